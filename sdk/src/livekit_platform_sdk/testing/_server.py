@@ -49,10 +49,10 @@ class StandInServer(abc.ABC):
     def build_app(self) -> web.Application:
         """The stand-in's routes."""
 
-    async def on_started(self) -> None:
+    async def on_started(self) -> None:  # noqa: B027 (an optional hook, empty by default)
         """Hook run on the server loop after the socket is bound."""
 
-    async def on_stopping(self) -> None:
+    async def on_stopping(self) -> None:  # noqa: B027 (an optional hook, empty by default)
         """Hook run on the server loop before the socket is closed (close websockets here)."""
 
     def describe(self) -> dict[str, Any]:
