@@ -1,10 +1,16 @@
-"""Fixtures for every test folder: a real PostgreSQL cluster and a guard that keeps traffic on loopback."""
+"""Fixtures for every test folder: a real PostgreSQL cluster, and a guard that keeps all traffic on loopback.
+
+The guard wraps the ``socket`` module (not a client library), so it sees every client and every thread: an
+azure-identity call that would fall back to the real cloud (instance discovery, IMDS) is
+refused before a packet leaves, and the test that caused it fails even if the client swallowed the error.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,45 +21,73 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from support.postgres import PostgresCluster
 
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
-def _check_address(address: Any) -> None:
-    if isinstance(address, tuple) and address:
-        host = address[0]
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            if host != "localhost":
-                raise AssertionError(f"test tried to reach non-loopback host {host!r}") from None
-            return
-        if not ip.is_loopback:
-            raise AssertionError(f"test tried to reach non-loopback address {host}")
+class NetworkGuard:
+    """Records refused destinations; a test that expects a refusal clears ``violations`` once checked."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.violations: list[str] = []
+
+    def refuse(self, destination: str) -> None:
+        with self._lock:
+            self.violations.append(destination)
 
 
-def _guarded_connect(self: socket.socket, address: Any) -> None:
-    _check_address(address)
-    _real_connect(self, address)
+def _is_loopback_host(host: Any) -> bool:
+    if host is None:
+        return True  # getaddrinfo(None, port) resolves to the local host
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    if not isinstance(host, str):
+        return False
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
 
 
-def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
-    _check_address(address)
-    return _real_connect_ex(self, address)
+@pytest.fixture(autouse=True)
+def no_remote_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetworkGuard]:
+    guard = NetworkGuard()
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
 
+    def _check(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback_host(address[0]):
+            guard.refuse(f"connect {address!r}")
+            raise ConnectionRefusedError(f"test network guard: connecting to {address!r} is not loopback")
 
-@pytest.fixture(autouse=True, scope="session")
-def _loopback_only() -> Iterator[None]:
-    """Fail loudly if anything in the test process connects beyond 127.0.0.0/8 (IMDS included)."""
-    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
-    yield
-    socket.socket.connect = _real_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+    def connect(sock: socket.socket, address: Any) -> None:
+        _check(sock, address)
+        real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: Any) -> int:
+        _check(sock, address)
+        return real_connect_ex(sock, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _is_loopback_host(host):
+            guard.refuse(f"resolve {host!r}")
+            raise socket.gaierror(socket.EAI_NONAME, f"test network guard: {host!r} is not loopback")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield guard
+    if guard.violations:
+        pytest.fail(f"the test tried to reach non-loopback addresses: {guard.violations}")
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL 15 cluster for the whole session (see ``support/postgres.py``)."""
     cluster = PostgresCluster()
     cluster.init()
     cluster.start()

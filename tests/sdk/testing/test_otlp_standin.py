@@ -9,13 +9,14 @@ import sys
 
 import httpx
 import pytest
-from livekit_platform_sdk.testing.otlp import OtlpStandIn
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from livekit_platform_sdk.testing.otlp import OtlpStandIn
 
 
 @pytest.fixture

@@ -110,7 +110,10 @@ class StandInServer(abc.ABC):
         return self
 
     async def _serve(self) -> None:
-        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
+        # A stand-in stops like a crashed server: open handlers get a moment, not aiohttp's 60 s grace.
+        self._runner = web.AppRunner(
+            self.build_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, LOOPBACK, self._requested_port or self._port or 0, ssl_context=self._ssl_context

@@ -1,0 +1,7 @@
+"""``python -m lkps``: the same command as ``lkps``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

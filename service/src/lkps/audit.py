@@ -1,0 +1,236 @@
+"""Background audit writes: a bounded queue, batched inserts, retry while the database is down.
+
+Request handlers only enqueue (never wait on the database). Rows stay queued and are retried until
+the database is back; at shutdown the queue is flushed. Rows are dropped only when the queue is full,
+and each drop is counted and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from .jobs import JobFacts, merge_into_db
+from .models import agent_registrations, agents, fit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One agent token issued: a row in ``agent_registrations`` and the agent's row in ``agents``."""
+
+    id: str
+    entra_app_id: str
+    worker_identity: str
+    requested_by: str | None
+    client_id: str | None
+    requester_email: str | None
+    identity_mode: str
+    enforce_client_authz: bool
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "entra_app_id": self.entra_app_id,
+            "worker_identity": self.worker_identity,
+            "requested_by": self.requested_by,
+            "client_id": self.client_id,
+            "requester_email": self.requester_email,
+            "identity_mode": self.identity_mode,
+            "enforce_client_authz": self.enforce_client_authz,
+            "issued_at": self.issued_at,
+            "expires_at": self.expires_at,
+            "revoked": False,
+        }
+
+
+AuditRecord = Registration | JobFacts
+
+
+class AuditWriter:
+    """Owns the queue and the one task that drains it."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        queue_size: int,
+        batch_size: int,
+        flush_timeout: float,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        self._queue: asyncio.Queue[AuditRecord] = asyncio.Queue(maxsize=queue_size)
+        self._batch_size = batch_size
+        self._flush_timeout = flush_timeout
+        self._now = now
+        self._max_backoff = max_backoff
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0
+        self.written = 0
+        self.dropped = 0
+        self.failed_attempts = 0
+
+    @property
+    def pending(self) -> int:
+        """Records not yet written: queued, plus the batch being written (or retried)."""
+        return self._queue.qsize() + self._in_flight
+
+    def submit(self, record: AuditRecord) -> bool:
+        """Queue a record without waiting; ``False`` (and a logged, counted drop) when the queue is full."""
+        try:
+            self._queue.put_nowait(record)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            # One line per power of two keeps a long outage from flooding the log while still counting.
+            if self.dropped & (self.dropped - 1) == 0:
+                log.error(
+                    "audit queue full: record dropped",
+                    extra={"dropped_total": self.dropped, "queue_size": self._queue.maxsize},
+                )
+            return False
+        return True
+
+    async def flush(self) -> None:
+        """Wait until every record queued so far is written (for orderly handovers and tests)."""
+        await self._queue.join()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="lkps-audit-writer")
+
+    async def stop(self) -> None:
+        """Flush what is queued (waiting up to the flush timeout), then stop the writer."""
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(self._queue.join(), self._flush_timeout)
+        except asyncio.TimeoutError:
+            log.error(
+                "audit flush timed out at shutdown: records lost",
+                extra={"lost": self.pending, "flush_timeout_s": self._flush_timeout},
+            )
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self._in_flight = len(batch)
+            await self._write_until_done(batch)
+            self._in_flight = 0
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _write_until_done(self, batch: list[AuditRecord]) -> None:
+        attempt = 0
+        while True:
+            try:
+                try:
+                    async with self._engine.begin() as conn:
+                        await self._write(conn, batch)
+                except (DataError, IntegrityError):
+                    await self._write_singly(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any database or driver failure: keep the rows and retry
+                attempt += 1
+                self.failed_attempts += 1
+                delay = min(self._max_backoff, 0.05 * 2**attempt)
+                log.warning(
+                    "audit write failed; retrying",
+                    extra={
+                        "rows": len(batch),
+                        "attempt": attempt,
+                        "retry_in_s": delay,
+                        "error": type(exc).__name__,
+                    },
+                )
+                await asyncio.sleep(delay)
+                continue
+            self.written += len(batch)
+            if attempt:
+                log.info("audit writes recovered", extra={"rows": len(batch), "attempts": attempt + 1})
+            return
+
+    async def _write_singly(self, batch: list[AuditRecord]) -> None:
+        """A record the database refuses must not block the queue: write one by one, drop only those."""
+        for record in batch:
+            try:
+                async with self._engine.begin() as conn:
+                    await self._write(conn, [record])
+            except (DataError, IntegrityError) as exc:
+                self.dropped += 1
+                self.written -= 1  # the caller counts the whole batch as written
+                log.error(
+                    "audit record rejected by the database: dropped",
+                    extra={"record": type(record).__name__, "error": type(exc).__name__},
+                )
+
+    async def _write(self, conn: AsyncConnection, batch: list[AuditRecord]) -> None:
+        registrations = [r for r in batch if isinstance(r, Registration)]
+        facts = [r for r in batch if isinstance(r, JobFacts)]
+        dialect = conn.dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        if registrations:
+            # Idempotent: a batch whose commit outcome was unknown may be written twice.
+            await conn.execute(
+                insert(agent_registrations).on_conflict_do_nothing(index_elements=["id"]),
+                [fit(agent_registrations, r.row()) for r in registrations],
+            )
+            latest: dict[str, Registration] = {}
+            counts: dict[str, int] = {}
+            for r in registrations:
+                key = r.entra_app_id
+                counts[key] = counts.get(key, 0) + 1
+                if key not in latest or r.issued_at >= latest[key].issued_at:
+                    latest[key] = r
+            upsert = insert(agents)
+            statement = upsert.on_conflict_do_update(
+                index_elements=["entra_app_id"],
+                set_={
+                    "enforce_client_authz": upsert.excluded.enforce_client_authz,
+                    "last_registered_at": upsert.excluded.last_registered_at,
+                    "last_worker_identity": upsert.excluded.last_worker_identity,
+                    "registration_count": agents.c.registration_count + upsert.excluded.registration_count,
+                },
+                # A replica's older registration arriving late must not overwrite a newer one.
+                where=agents.c.last_registered_at <= upsert.excluded.last_registered_at,
+            )
+            # Sorted keys: replicas upserting the same agents lock rows in the same order (no deadlock).
+            await conn.execute(
+                statement,
+                [
+                    fit(
+                        agents,
+                        {
+                            "entra_app_id": key,
+                            "enforce_client_authz": latest[key].enforce_client_authz,
+                            "first_registered_at": latest[key].issued_at,
+                            "last_registered_at": latest[key].issued_at,
+                            "last_worker_identity": latest[key].worker_identity,
+                            "registration_count": counts[key],
+                        },
+                    )
+                    for key in sorted(latest)
+                ],
+            )
+        if facts:
+            await merge_into_db(conn, facts, self._now())

@@ -1,0 +1,72 @@
+"""The ``lkps`` command: ``serve``, ``migrate`` and ``dev`` (SQLite, migrations applied on start)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__, db
+from .logs import configure_logging
+from .settings import Settings, SettingsError
+
+log = logging.getLogger("lkps")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lkps", description="LiveKit Platform Service")
+    parser.add_argument("--version", action="version", version=f"lkps {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP service (run 'lkps migrate' first)")
+    # All interfaces by default: inside a container the port is reachable only that way.
+    serve.add_argument("--host", default="0.0.0.0", help="interface to bind (default: all)")  # noqa: S104
+    serve.add_argument("--port", type=int, default=8080)
+    commands.add_parser("migrate", help="bring the database schema to the latest revision")
+    dev = commands.add_parser(
+        "dev", help="run locally: readable logs, migrations on start (SQLite by default)"
+    )
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8080)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"lkps: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "dev":
+        settings = dataclasses.replace(settings, migrate_on_start=True, log_format="text")
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "migrate":
+        db.upgrade(settings.database_url)
+        log.info("database migrated", extra={"database": settings.database_url.split("://", 1)[0]})
+        return 0
+    return _serve(settings, args.host, args.port)
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The async database engine and the Alembic upgrade that ``lkps migrate`` runs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+    """An engine whose connections fail fast while the database is down (the writers retry on their own)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(url, **kwargs)
+        # WAL lets the health check read while a batch writes; the busy timeout rides out short write locks.
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    connect_args = {"timeout": 5, "command_timeout": 30, "server_settings": {"application_name": "lkps"}}
+    connect_args.update(kwargs.pop("connect_args", {}))
+    return create_async_engine(
+        url, pool_size=5, max_overflow=5, pool_pre_ping=True, connect_args=connect_args, **kwargs
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic config that needs no ini file: scripts ship inside the package."""
+    config = Config()
+    config.set_main_option("script_location", "lkps:migrations")
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (blocking; call from a thread when a loop is running)."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+async def upgrade_async(database_url: str, revision: str = "head") -> None:
+    await asyncio.to_thread(upgrade, database_url, revision)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

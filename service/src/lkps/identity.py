@@ -1,0 +1,273 @@
+"""Who is calling: identity headers from a trusted gateway, or an Entra bearer token validated here.
+
+Both modes produce the same ``Identity``; in ``entra`` mode identity headers are never read, so a caller
+cannot spoof them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import httpx
+import jwt
+from starlette.datastructures import Headers
+
+from .errors import ApiError, bad_request
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+Endpoint = Literal["register", "session"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The caller, as far as the service needs it."""
+
+    client_id: str | None  # the calling application's Entra app (client) ID
+    user_id: str | None  # the Entra object ID of the user or service principal
+    email: str | None
+    display_name: str | None
+    cwid: str | None
+
+
+class IdentityResolver(Protocol):
+    async def resolve(self, headers: Headers, endpoint: Endpoint) -> Identity: ...
+
+    async def aclose(self) -> None: ...
+
+
+class GatewayIdentity:
+    """Trusts the headers an upstream gateway injects after validating the caller's Entra token."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._client_id = settings.gateway_client_id_header
+        self._user_id = settings.gateway_user_id_header
+        self._email = settings.gateway_email_header
+        self._profiles = settings.gateway_profile_headers
+
+    async def resolve(self, headers: Headers, endpoint: Endpoint) -> Identity:
+        profile = self._profile(headers)
+        return Identity(
+            client_id=headers.get(self._client_id) or None,
+            user_id=headers.get(self._user_id) or None,
+            email=headers.get(self._email) or _text(profile.get("email")),
+            display_name=_text(profile.get("displayName")) or _joined_name(profile),
+            cwid=_text(profile.get("cwid")),
+        )
+
+    def _profile(self, headers: Headers) -> Mapping[str, Any]:
+        for name in self._profiles:
+            raw = headers.get(name)
+            if raw:
+                return _decode_profile(raw, name)
+        return {}
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _decode_profile(raw: str, header: str) -> Mapping[str, Any]:
+    """The gateway's profile object: JSON, or base64/base64url-encoded JSON."""
+    candidates = [raw]
+    try:
+        padded = raw + "=" * (-len(raw) % 4)
+        candidates.append(base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_")).decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    raise bad_request(f"header {header} is not a JSON object (plain or base64-encoded)", header)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _joined_name(profile: Mapping[str, Any]) -> str | None:
+    parts = [_text(profile.get("firstName")), _text(profile.get("lastName"))]
+    return " ".join(p for p in parts if p) or None
+
+
+class EntraIdentity:
+    """Validates the bearer token against the tenant's OIDC metadata and JWKS and requires an app role."""
+
+    # A token naming a key the cache lacks triggers a refresh, at most this often (keys rotate rarely; the
+    # limit stops a stream of forged kids from turning into a stream of JWKS fetches).
+    MIN_REFRESH_INTERVAL = 10.0
+    # Keys are refreshed in the background of a request once this old, so retired keys eventually drop out.
+    MAX_KEY_AGE = 24 * 3600.0
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        assert settings.entra_tenant_id is not None, "Settings validation requires a tenant in entra mode"
+        self._metadata_url = (
+            f"{settings.entra_authority}/{settings.entra_tenant_id}/v2.0/.well-known/openid-configuration"
+        )
+        self._audiences = list(settings.entra_audiences)
+        self._issuers = list(settings.entra_issuers)
+        self._roles: dict[Endpoint, str] = {
+            "register": settings.entra_register_role,
+            "session": settings.entra_session_role,
+        }
+        self._cwid_claims = settings.entra_cwid_claims
+        self._leeway = settings.entra_leeway
+        self._http = http or httpx.AsyncClient(timeout=10.0)
+        self._owns_http = http is None
+        self._clock = clock
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._jwks_uri: str | None = None
+        self._fetched_at: float | None = None
+        self._attempted_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def resolve(self, headers: Headers, endpoint: Endpoint) -> Identity:
+        token = _bearer(headers)
+        claims = await self._validate(token)
+        role = self._roles[endpoint]
+        roles = claims.get("roles")
+        if role and (not isinstance(roles, list) or role not in roles):
+            raise ApiError(
+                403,
+                "forbidden",
+                f"the token has no '{role}' app role: assign the role to the calling application or user"
+                " in the platform's Entra app registration",
+            )
+        client_id = _text(claims.get("azp")) or _text(claims.get("appid"))
+        cwid = next((c for c in (_text(claims.get(n)) for n in self._cwid_claims) if c), None)
+        return Identity(
+            client_id=client_id,
+            user_id=_text(claims.get("oid")),
+            email=_text(claims.get("email"))
+            or _text(claims.get("preferred_username"))
+            or _text(claims.get("upn")),
+            display_name=_text(claims.get("name")),
+            cwid=cwid,
+        )
+
+    async def _validate(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise _unauthorized("the bearer token is not a JWT: send an Entra access token") from None
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise _unauthorized("the bearer token has no key ID (kid): send an Entra access token")
+        key = await self._key(kid)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=["RS256"],
+                audience=self._audiences,
+                issuer=self._issuers,
+                leeway=self._leeway,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthorized("the bearer token has expired: acquire a new one") from None
+        except jwt.InvalidAudienceError:
+            raise _unauthorized(
+                "the bearer token is for another audience: request a token for the platform's scope"
+            ) from None
+        except jwt.InvalidIssuerError:
+            raise _unauthorized("the bearer token was issued by another tenant or authority") from None
+        except jwt.PyJWTError as exc:
+            raise _unauthorized(f"the bearer token is invalid ({type(exc).__name__})") from None
+        return claims
+
+    async def _key(self, kid: str) -> jwt.PyJWK:
+        stale = self._fetched_at is None or self._clock() - self._fetched_at > self.MAX_KEY_AGE
+        if kid in self._keys and not stale:
+            return self._keys[kid]
+        async with self._lock:
+            attempted = self._attempted_at
+            may_refresh = attempted is None or self._clock() - attempted >= self.MIN_REFRESH_INTERVAL
+            stale = self._fetched_at is None or self._clock() - self._fetched_at > self.MAX_KEY_AGE
+            if (kid not in self._keys or stale) and may_refresh:
+                self._attempted_at = self._clock()
+                await self._refresh()
+        key = self._keys.get(kid)
+        if key is None and not self._keys:
+            raise _keys_unavailable()
+        if key is None:
+            raise _unauthorized("the bearer token is signed with a key this tenant does not publish")
+        return key
+
+    async def _refresh(self) -> None:
+        try:
+            if self._jwks_uri is None:
+                meta = await self._get_json(self._metadata_url)
+                jwks_uri = meta.get("jwks_uri")
+                if not isinstance(jwks_uri, str):
+                    raise ValueError("OpenID metadata has no jwks_uri")
+                self._jwks_uri = jwks_uri
+            jwks = await self._get_json(self._jwks_uri)
+            keys: dict[str, jwt.PyJWK] = {}
+            for jwk in jwks.get("keys", []):
+                if isinstance(jwk, dict) and isinstance(jwk.get("kid"), str) and jwk.get("kty") == "RSA":
+                    keys[jwk["kid"]] = jwt.PyJWK(jwk, algorithm="RS256")
+        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+            log.warning(
+                "entra signing keys unavailable", extra={"url": self._metadata_url, "error": repr(exc)}
+            )
+            return
+        self._keys = keys
+        self._fetched_at = self._clock()
+        log.info("entra signing keys loaded", extra={"kids": sorted(keys)})
+
+    async def _get_json(self, url: str) -> dict[str, Any]:
+        response = await self._http.get(url)
+        response.raise_for_status()
+        data = response.json()
+        if not isinstance(data, dict):
+            raise ValueError(f"{url} did not return a JSON object")
+        return data
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+
+def _bearer(headers: Headers) -> str:
+    value = headers.get("authorization")
+    if not value:
+        raise _unauthorized("no Authorization header: send 'Authorization: Bearer <Entra access token>'")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("the Authorization header is not 'Bearer <token>'")
+    return token.strip()
+
+
+def _keys_unavailable() -> ApiError:
+    return ApiError(
+        503, "identity_provider_unavailable", "the Entra signing keys could not be fetched; retry later"
+    )
+
+
+def _unauthorized(detail: str) -> ApiError:
+    return ApiError(401, "unauthorized", detail, "Authorization")
+
+
+def build_identity(settings: Settings, *, http: httpx.AsyncClient | None = None) -> IdentityResolver:
+    if settings.identity_mode == "gateway":
+        return GatewayIdentity(settings)
+    return EntraIdentity(settings, http=http)

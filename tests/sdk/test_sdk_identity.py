@@ -1,0 +1,77 @@
+"""Credential selection against the Entra stand-in, through the real azure-identity async credentials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import AgentApp
+from platform_fake import REGISTER_ROLE
+
+from livekit_platform_sdk.identity import DEFAULT_CHAIN, SERVICE_PRINCIPAL, CredentialError, PlatformIdentity
+from livekit_platform_sdk.settings import Settings
+from livekit_platform_sdk.testing.entra import EntraStandIn
+
+
+def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], platform_app_id: str) -> Settings:
+    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LIVEKIT_PLATFORM_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("LIVEKIT_PLATFORM_SCOPE", f"api://{platform_app_id}/.default")
+    return Settings.from_env()
+
+
+async def test_service_principal_is_used_when_client_id_secret_and_tenant_are_set(
+    entra: EntraStandIn, platform_app_id: str, agent_app: AgentApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = use_env(
+        monkeypatch, entra.service_principal_env(agent_app.app_id, agent_app.secret), platform_app_id
+    )
+    identity = PlatformIdentity(settings, connection_verify=str(entra.ca_file))
+    try:
+        token = await identity.get_token()
+    finally:
+        await identity.close()
+    assert identity.way == SERVICE_PRINCIPAL
+    claims = entra.verify(token.value, audience=platform_app_id)
+    assert claims["azp"] == agent_app.app_id
+    assert REGISTER_ROLE in claims["roles"]
+    assert token.app_id == agent_app.app_id
+
+
+async def test_workload_identity_is_used_through_the_default_chain(
+    entra: EntraStandIn, platform_app_id: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    identity_app = entra.add_managed_identity(display_name="workload")
+    entra.add_federated_credential(identity_app.app_id, subject="system:serviceaccount:agents:unit")
+    token_file = entra.write_service_account_token(
+        tmp_path / "token", namespace="agents", service_account="unit"
+    )
+    settings = use_env(
+        monkeypatch, entra.workload_identity_env(identity_app.app_id, token_file), platform_app_id
+    )
+    identity = PlatformIdentity(settings, connection_verify=str(entra.ca_file))
+    try:
+        token = await identity.get_token()
+    finally:
+        await identity.close()
+    assert identity.way == DEFAULT_CHAIN
+    assert entra.verify(token.value, audience=platform_app_id)["azp"] == identity_app.app_id
+
+
+async def test_a_rejected_secret_is_reported_for_the_service_principal_without_the_secret(
+    entra: EntraStandIn, platform_app_id: str, agent_app: AgentApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "wrong-secret-value-0123456789"
+    settings = use_env(monkeypatch, entra.service_principal_env(agent_app.app_id, wrong), platform_app_id)
+    identity = PlatformIdentity(settings, connection_verify=str(entra.ca_file))
+    try:
+        with pytest.raises(CredentialError) as error:
+            await identity.get_token()
+    finally:
+        await identity.close()
+    assert [way for way, _ in error.value.attempts] == [SERVICE_PRINCIPAL]
+    assert "AADSTS" in str(error.value)
+    assert wrong not in str(error.value)

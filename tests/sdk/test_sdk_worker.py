@@ -1,0 +1,53 @@
+"""The Worker's contract in-process: no LiveKit credentials accepted, and the upstream seam it relies on."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+import pytest
+from livekit.agents import AgentServer
+
+from livekit_platform_sdk.worker import PLACEHOLDER_PREFIX, Worker
+
+
+@pytest.mark.parametrize("argument", ["api_key", "api_secret", "ws_url"])
+def test_worker_refuses_livekit_credentials_and_url(argument: str) -> None:
+    options: dict[str, Any] = {argument: "x" * 40}
+    with pytest.raises(TypeError, match=f"does not take {argument}: the LiveKit Platform Service issues"):
+        Worker(**options)
+
+
+def test_livekit_credentials_in_the_environment_are_ignored_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("LIVEKIT_API_KEY", "devkey")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "devsecret-devsecret-devsecret-devsecret")
+    with caplog.at_level(logging.WARNING, logger="livekit_platform_sdk"):
+        worker = Worker()
+    assert "LIVEKIT_API_KEY is set in the environment and is ignored" in caplog.text
+    assert "LIVEKIT_API_SECRET is set in the environment and is ignored" in caplog.text
+    assert "devsecret" not in caplog.text
+    worker.update_options(api_key="devkey", api_secret="devsecret-devsecret-devsecret-devsecret")
+    # what upstream would sign with (and export to job processes) stays a useless per-process placeholder
+    assert worker._api_key.startswith(PLACEHOLDER_PREFIX)
+    assert worker._api_secret.startswith(PLACEHOLDER_PREFIX)
+    assert len(worker._api_secret.encode()) >= 32
+    assert worker._api_secret != Worker()._api_secret
+
+
+async def test_cli_entry_inside_a_running_loop_points_to_the_async_run() -> None:
+    with pytest.raises(RuntimeError, match=r"await worker.run\(devmode=False\)"):
+        Worker().run()
+
+
+def test_upstream_connection_task_still_opens_the_websocket_through_the_session_seam() -> None:
+    # canary for livekit-agents upgrades: the SDK replaces the bearer in this exact call
+    source = inspect.getsource(AgentServer._connection_task)
+    assert "self._http_session.ws_connect(" in source
+    assert "headers=headers" in source
+    assert '"Authorization": f"Bearer {join_jwt}"' in source
+    assert "async def run(self, *, devmode: bool = False, unregistered: bool = False)" in inspect.getsource(
+        AgentServer.run
+    )

@@ -1,0 +1,242 @@
+"""Helpers for the platform service tests: settings, the app under test, signed webhooks, row queries."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import socket
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from azure.identity import ClientSecretCredential
+from google.protobuf import json_format
+from livekit import api
+from livekit.protocol.webhook import WebhookEvent
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.applications import Starlette
+
+from livekit_platform_sdk.testing.entra import EntraStandIn
+from lkps.app import create_app
+from lkps.handlers import Handlers
+from lkps.settings import Settings
+
+REGISTER, SESSION = "Agent.Register", "Session.Start"
+API_KEY = "APIlkpsTestKey"
+API_SECRET = "lkps-test-secret-" + "s" * 40
+TABLES = ("agent_jobs", "agent_registrations", "agents", "webhook_events")
+
+
+def service_env(livekit_url: str, database_url: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "LIVEKIT_URL": livekit_url,
+        "LIVEKIT_API_KEY": API_KEY,
+        "LIVEKIT_API_SECRET": API_SECRET,
+        "LKPS_DATABASE_URL": database_url,
+        "LKPS_IDENTITY_MODE": "gateway",
+    }
+    env.update(overrides)
+    return env
+
+
+class StaticAuthorizer:
+    """A ``ClientAuthorizer`` with fixed answers (the Graph-backed one is tested against the stand-in)."""
+
+    def __init__(
+        self, allowed: set[tuple[str, str]] | None = None, *, error: Exception | None = None
+    ) -> None:
+        self.allowed = allowed or set()
+        self.error = error
+        self.calls: list[tuple[str, str]] = []
+
+    async def is_authorized(self, agent_app_id: str, client_app_id: str) -> bool:
+        self.calls.append((agent_app_id, client_app_id))
+        if self.error is not None:
+            raise self.error
+        return (agent_app_id, client_app_id) in self.allowed
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class Running:
+    app: Starlette
+    client: httpx.AsyncClient
+    handlers: Handlers
+    settings: Settings
+    url: str = "http://lkps"
+
+    async def register(self, agent_id: str, *, enforce: bool | None = None) -> httpx.Response:
+        body: dict[str, Any] = {}
+        if enforce is not None:
+            body["service_config"] = {"enforce_client_authz": enforce}
+        return await self.client.post(
+            "/api/agent/register", json=body, headers=gateway_headers(client_id=agent_id)
+        )
+
+    async def start_session(
+        self,
+        agent_id: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        body: dict[str, Any] = {"agent_entra_app_id": agent_id}
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        return await self.client.post(
+            "/api/session/start",
+            json=body,
+            headers=dict(headers if headers is not None else client_headers()),
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings, **seams: Any) -> AsyncIterator[Running]:
+    """The app with its lifespan running, reached in-process through httpx's ASGI transport."""
+    seams.setdefault("authorizer", StaticAuthorizer())
+    app = create_app(settings, **seams)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lkps") as client:
+            yield Running(app, client, app.state.handlers, settings)
+
+
+@dataclass
+class Served:
+    """The app behind a real uvicorn server on a loopback port."""
+
+    url: str
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    handlers: Handlers = field(init=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def served_app(settings: Settings, *, port: int | None = None, **seams: Any) -> AsyncIterator[Served]:
+    seams.setdefault("authorizer", StaticAuthorizer())
+    app = create_app(settings, **seams)
+    port = port or free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = asyncio.get_running_loop().time() + 10
+    while not server.started:
+        if task.done() or asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        await asyncio.sleep(0.02)
+    served = Served(f"http://127.0.0.1:{port}", server, task)
+    served.handlers = app.state.handlers
+    try:
+        yield served
+    finally:
+        server.should_exit = True
+        await task
+
+
+AGENT_ID = "0f6a3c1e-7d7b-4a8e-9a59-1c2d3e4f5a6b"
+CLIENT_ID = "5b8c9d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"
+
+
+def gateway_headers(
+    *,
+    client_id: str | None = CLIENT_ID,
+    user_id: str | None = "7e1d2c3b-4a59-4867-9a8b-c7d6e5f4a3b2",
+    email: str | None = "jane.doe@example.com",
+    profile: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if client_id is not None:
+        headers["client-id"] = client_id
+    if user_id is not None:
+        headers["user-id"] = user_id
+    if email is not None:
+        headers["x-bayer-user"] = email
+    if profile is not None:
+        headers["user-profile"] = json.dumps(profile)
+    return headers
+
+
+def client_headers(**overrides: Any) -> dict[str, str]:
+    args: dict[str, Any] = {
+        "client_id": CLIENT_ID,
+        "profile": {"displayName": "Jane Doe", "email": "jane.doe@example.com", "cwid": "JDOE1"},
+    }
+    args.update(overrides)
+    return gateway_headers(**args)
+
+
+def new_agent_id() -> str:
+    return str(uuid.uuid4())
+
+
+def sign_webhook(
+    event: WebhookEvent, *, api_key: str = API_KEY, api_secret: str = API_SECRET
+) -> tuple[str, str]:
+    """The body and ``Authorization`` LiveKit sends: a raw JWT whose ``sha256`` claim hashes the body."""
+    body = json_format.MessageToJson(event, indent=None)
+    digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+    token = api.AccessToken(api_key, api_secret).with_sha256(digest).to_jwt()
+    return body, token
+
+
+async def fetch_rows(url: str, query: str, **params: Any) -> list[dict[str, Any]]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(text(query), params)
+            return [dict(row) for row in result.mappings()]
+    finally:
+        await engine.dispose()
+
+
+@dataclass
+class App:
+    app_id: str
+    secret: str
+
+
+@dataclass
+class Tenant:
+    entra: EntraStandIn
+    platform: App
+    agent: App
+    client: App
+    stranger: App
+
+    def token(self, who: App, *, scope: str | None = None) -> str:
+        credential = ClientSecretCredential(
+            self.entra.tenant_id,
+            who.app_id,
+            who.secret,
+            authority=self.entra.authority_host,
+            disable_instance_discovery=True,
+            connection_verify=str(self.entra.ca_file),
+        )
+        return credential.get_token(scope or f"api://{self.platform.app_id}/.default").token
+
+    async def bearer(self, who: App, *, scope: str | None = None) -> dict[str, str]:
+        token = await asyncio.to_thread(self.token, who, scope=scope)
+        return {"Authorization": f"Bearer {token}"}
+
+
+def new_app(entra: EntraStandIn, **kwargs: object) -> App:
+    """Register an app in the stand-in and give it a client secret."""
+    app_id = entra.register_app(**kwargs).app_id  # type: ignore[arg-type]
+    return App(app_id, entra.add_secret(app_id))

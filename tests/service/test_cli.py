@@ -1,0 +1,111 @@
+"""The ``lkps`` command as a process: settings errors, ``migrate``, ``dev`` and ``serve`` with JSON logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+import pytest
+from service_helpers import API_SECRET, free_port, gateway_headers, new_agent_id, service_env
+
+from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
+
+
+def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LKPS_", "LIVEKIT_", "OTEL_"))}
+    env.update(extra)
+    return env
+
+
+def lkps(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lkps", *args], env=clean_env(env), capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def running(tmp_path: Path, livekit: LiveKitStandIn) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    """``lkps dev`` on a loopback port with a fresh SQLite file; yields its URL, process and log file."""
+    port = free_port()
+    log = tmp_path / "lkps.log"
+    env = service_env(livekit.ws_url, f"sqlite:///{tmp_path / 'dev.db'}", LKPS_LOG_FORMAT="json")
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lkps", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=clean_env({**env, "LKPS_MIGRATE_ON_START": "true"}),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/api/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"lkps did not become healthy:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield url, process, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_missing_settings_exit_2_naming_each_variable() -> None:
+    result = lkps("serve", env={"LKPS_IDENTITY_MODE": "gateway", "LIVEKIT_URL": "wss://lk.example.com"})
+    assert result.returncode == 2
+    assert "LIVEKIT_API_KEY is not set" in result.stderr
+    assert "LIVEKIT_API_SECRET is not set" in result.stderr
+
+
+def test_migrate_creates_the_schema_in_a_sqlite_file(tmp_path: Path) -> None:
+    database = tmp_path / "lkps.db"
+    env = service_env("wss://lk.example.com", f"sqlite:///{database}")
+    result = lkps("migrate", env=env)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(database) as conn:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"agents", "agent_registrations", "agent_jobs", "webhook_events"} <= names
+
+
+def test_serve_answers_logs_json_without_tokens_and_stops_on_sigterm(
+    running: tuple[str, subprocess.Popen[str], Path],
+) -> None:
+    url, process, log = running
+    response = httpx.post(
+        f"{url}/api/agent/register", json={}, headers=gateway_headers(client_id=new_agent_id())
+    )
+    assert response.status_code == 200
+    token = response.json()["livekit_token"]
+
+    process.send_signal(signal.SIGTERM)
+    # uvicorn finishes the shutdown, then re-raises the signal so the exit status reports it.
+    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    assert any(r["msg"] == "agent registered" for r in records)
+    assert any(r["msg"] == "lkps stopped" and r["audit_written"] == 1 for r in records)
+    assert records[-1]["msg"].startswith("Finished server process")
+    text = log.read_text()
+    assert token not in text
+    assert token.split(".")[2] not in text
+    assert API_SECRET not in text
+
+
+def test_python_dash_m_and_the_module_entry_point_agree() -> None:
+    result = lkps("--version", env={})
+    assert result.returncode == 0
+    assert result.stdout.startswith("lkps ")

@@ -1,0 +1,244 @@
+"""Identity mode ``entra`` and the Graph authorization check, against the Entra/Graph stand-in.
+
+Callers get real tokens from the stand-in through azure-identity; the service validates them itself and asks
+Graph (through azure-identity's ``ClientSecretCredential``) which clients an agent pre-authorized.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+from livekit import api
+from service_helpers import API_KEY, API_SECRET, REGISTER, SESSION, Tenant, new_app, running_app
+
+from livekit_platform_sdk.testing.entra import EntraStandIn
+from lkps.settings import Settings
+
+
+def worker_claims(response_json: dict[str, object]) -> api.access_token.Claims:
+    return api.TokenVerifier(API_KEY, API_SECRET).verify(str(response_json["livekit_token"]))
+
+
+async def test_an_agent_registers_with_its_entra_token_as_its_app_id(
+    tenant: Tenant, entra_settings: Settings
+) -> None:
+    headers = await tenant.bearer(tenant.agent)
+    async with running_app(entra_settings) as app:
+        response = await app.client.post("/api/agent/register", json={}, headers=headers)
+    assert response.status_code == 200
+    claims = worker_claims(response.json())
+    assert claims.name == tenant.agent.app_id
+    assert claims.identity.startswith(f"agent-{tenant.agent.app_id}-")
+
+
+async def test_spoofed_identity_headers_are_ignored_in_entra_mode(
+    tenant: Tenant, entra_settings: Settings
+) -> None:
+    headers = await tenant.bearer(tenant.agent)
+    headers.update(
+        {"client-id": tenant.client.app_id, "user-id": "spoofed", "x-bayer-user": "ceo@example.com"}
+    )
+    async with running_app(entra_settings) as app:
+        registered = await app.client.post("/api/agent/register", json={}, headers=headers)
+        no_token = await app.client.post(
+            "/api/agent/register", json={}, headers={"client-id": tenant.agent.app_id}
+        )
+    assert worker_claims(registered.json()).name == tenant.agent.app_id
+    assert no_token.status_code == 401
+    assert no_token.json()["field"] == "Authorization"
+
+
+async def test_a_token_without_the_register_role_is_403_naming_the_role(
+    tenant: Tenant, entra_settings: Settings
+) -> None:
+    headers = await tenant.bearer(tenant.client)  # holds Session.Start only
+    async with running_app(entra_settings) as app:
+        response = await app.client.post("/api/agent/register", json={}, headers=headers)
+    assert response.status_code == 403
+    assert REGISTER in response.json()["detail"]
+
+
+async def test_removing_the_role_revokes_at_the_next_registration(
+    tenant: Tenant, entra_settings: Settings
+) -> None:
+    revoked = new_app(tenant.entra, display_name="revoked agent")
+    tenant.entra.assign_role(revoked.app_id, tenant.platform.app_id, REGISTER)
+    before = await tenant.bearer(revoked)
+    tenant.entra.remove_role(revoked.app_id, tenant.platform.app_id, REGISTER)
+    after = await tenant.bearer(revoked)
+    async with running_app(entra_settings) as app:
+        first = await app.client.post("/api/agent/register", json={}, headers=before)
+        second = await app.client.post("/api/agent/register", json={}, headers=after)
+    assert first.status_code == 200
+    assert second.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("authorization", "says"),
+    [
+        ("Basic abc", "Bearer"),
+        ("Bearer not-a-jwt", "not a JWT"),
+    ],
+)
+async def test_malformed_authorization_is_401(
+    entra_settings: Settings, authorization: str, says: str
+) -> None:
+    async with running_app(entra_settings) as app:
+        response = await app.client.post(
+            "/api/agent/register", json={}, headers={"Authorization": authorization}
+        )
+    assert response.status_code == 401
+    assert says in response.json()["detail"]
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_token_for_another_audience_is_401(tenant: Tenant, entra_settings: Settings) -> None:
+    headers = await tenant.bearer(tenant.agent, scope=f"api://{tenant.agent.app_id}/.default")
+    async with running_app(entra_settings) as app:
+        response = await app.client.post("/api/agent/register", json={}, headers=headers)
+    assert response.status_code == 401
+    assert "audience" in response.json()["detail"]
+
+
+async def test_a_token_from_another_tenant_is_401(tenant: Tenant, entra_settings: Settings) -> None:
+    with EntraStandIn(tenant_id=tenant.entra.tenant_id) as impostor:
+        # Same tenant ID and app IDs, different signing key: only the signature tells them apart.
+        impostor.register_app(tenant.platform.app_id, app_roles=[REGISTER])
+        impostor.register_app(tenant.agent.app_id)
+        impostor.add_secret(tenant.agent.app_id, tenant.agent.secret)
+        impostor.assign_role(tenant.agent.app_id, tenant.platform.app_id, REGISTER)
+        forged = await asyncio.to_thread(dataclasses.replace(tenant, entra=impostor).token, tenant.agent)
+    async with running_app(entra_settings) as app:
+        response = await app.client.post(
+            "/api/agent/register", json={}, headers={"Authorization": f"Bearer {forged}"}
+        )
+    assert response.status_code == 401
+
+
+async def test_an_expired_token_is_401(tenant: Tenant, entra_settings: Settings) -> None:
+    with EntraStandIn(tenant_id=tenant.entra.tenant_id, token_lifetime=1, tls=tenant.entra.tls) as short:
+        short.register_app(tenant.platform.app_id, app_roles=[REGISTER])
+        short.register_app(tenant.agent.app_id)
+        short.add_secret(tenant.agent.app_id, tenant.agent.secret)
+        short.assign_role(tenant.agent.app_id, tenant.platform.app_id, REGISTER)
+        token = await asyncio.to_thread(dataclasses.replace(tenant, entra=short).token, tenant.agent)
+        settings = dataclasses.replace(
+            entra_settings,
+            entra_authority=short.authority_host,
+            entra_issuers=(short.issuer,),
+            entra_leeway=0,
+        )
+        async with running_app(settings) as app:
+            headers = {"Authorization": f"Bearer {token}"}
+            fresh = await app.client.post("/api/agent/register", json={}, headers=headers)
+            await asyncio.sleep(2.1)
+            expired = await app.client.post("/api/agent/register", json={}, headers=headers)
+    assert fresh.status_code == 200
+    assert expired.status_code == 401
+    assert "expired" in expired.json()["detail"]
+
+
+async def test_unreachable_signing_keys_are_503(entra_settings: Settings) -> None:
+    from service_helpers import free_port
+
+    settings = dataclasses.replace(entra_settings, entra_authority=f"https://127.0.0.1:{free_port()}")
+    async with running_app(settings) as app:
+        response = await app.client.post(
+            "/api/agent/register", json={}, headers={"Authorization": f"Bearer {_UNSIGNED_WITH_KID}"}
+        )
+    assert response.status_code == 503
+    assert response.json()["error"] == "identity_provider_unavailable"
+
+
+# A syntactically valid JWT naming a key ID; it never gets as far as a signature check.
+_UNSIGNED_WITH_KID = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJ4In0.c2ln"
+
+
+async def test_a_pre_authorized_client_starts_a_session_and_graph_is_asked_once(
+    tenant: Tenant, entra_settings: Settings, graph_calls: None
+) -> None:
+    agent_headers = await tenant.bearer(tenant.agent)
+    client_headers = await tenant.bearer(tenant.client)
+    body = {"agent_entra_app_id": tenant.agent.app_id, "metadata": {"language": "en"}}
+    async with running_app(entra_settings, authorizer=None) as app:
+        assert (
+            await app.client.post("/api/agent/register", json={}, headers=agent_headers)
+        ).status_code == 200
+        first = await app.client.post("/api/session/start", json=body, headers=client_headers)
+        second = await app.client.post("/api/session/start", json=body, headers=client_headers)
+    assert first.status_code == 200, first.json()
+    assert second.status_code == 200
+    claims = api.TokenVerifier(API_KEY, API_SECRET).verify(first.json()["participant_token"])
+    assert claims.room_config is not None
+    assert claims.room_config.agents[0].agent_name == tenant.agent.app_id
+    graph = [r for r in tenant.entra.graph_requests if tenant.agent.app_id in r.path]
+    assert [(r.caller_app_id, r.status) for r in graph] == [(tenant.platform.app_id, 200)]
+
+
+async def test_a_client_that_is_not_pre_authorized_is_403_even_when_spoofing_headers(
+    tenant: Tenant, entra_settings: Settings
+) -> None:
+    agent_headers = await tenant.bearer(tenant.agent)
+    stranger_headers = await tenant.bearer(tenant.stranger)
+    stranger_headers["client-id"] = tenant.client.app_id  # pretends to be the authorized client
+    body = {"agent_entra_app_id": tenant.agent.app_id}
+    async with running_app(entra_settings, authorizer=None) as app:
+        await app.client.post("/api/agent/register", json={}, headers=agent_headers)
+        response = await app.client.post("/api/session/start", json=body, headers=stranger_headers)
+    assert response.status_code == 403
+    assert tenant.stranger.app_id in response.json()["detail"]
+
+
+async def test_a_denial_is_rechecked_after_the_negative_ttl(tenant: Tenant, entra_settings: Settings) -> None:
+    late = new_app(tenant.entra, display_name="late client")
+    tenant.entra.assign_role(late.app_id, tenant.platform.app_id, SESSION)
+    agent_headers = await tenant.bearer(tenant.agent)
+    late_headers = await tenant.bearer(late)
+    body = {"agent_entra_app_id": tenant.agent.app_id}
+    settings = dataclasses.replace(entra_settings, graph_negative_cache_ttl=0.0)
+    async with running_app(settings, authorizer=None) as app:
+        await app.client.post("/api/agent/register", json={}, headers=agent_headers)
+        denied = await app.client.post("/api/session/start", json=body, headers=late_headers)
+        tenant.entra.pre_authorize(tenant.agent.app_id, late.app_id)
+        allowed = await app.client.post("/api/session/start", json=body, headers=late_headers)
+    assert (denied.status_code, allowed.status_code) == (403, 200)
+
+
+async def test_a_denial_is_cached_within_the_negative_ttl(tenant: Tenant, entra_settings: Settings) -> None:
+    late = new_app(tenant.entra, display_name="cached client")
+    tenant.entra.assign_role(late.app_id, tenant.platform.app_id, SESSION)
+    agent_headers = await tenant.bearer(tenant.agent)
+    late_headers = await tenant.bearer(late)
+    body = {"agent_entra_app_id": tenant.agent.app_id}
+    async with running_app(entra_settings, authorizer=None) as app:
+        await app.client.post("/api/agent/register", json={}, headers=agent_headers)
+        denied = await app.client.post("/api/session/start", json=body, headers=late_headers)
+        tenant.entra.pre_authorize(tenant.agent.app_id, late.app_id)
+        still_denied = await app.client.post("/api/session/start", json=body, headers=late_headers)
+    assert (denied.status_code, still_denied.status_code) == (403, 403)
+
+
+async def test_an_agent_unknown_to_graph_admits_no_client(tenant: Tenant, entra_settings: Settings) -> None:
+    ghost = new_app(tenant.entra, display_name="agent without scope")
+    tenant.entra.assign_role(ghost.app_id, tenant.platform.app_id, REGISTER)
+    client_headers = await tenant.bearer(tenant.client)
+    async with running_app(entra_settings, authorizer=None) as app:
+        await app.client.post("/api/agent/register", json={}, headers=await tenant.bearer(ghost))
+        response = await app.client.post(
+            "/api/session/start", json={"agent_entra_app_id": ghost.app_id}, headers=client_headers
+        )
+    assert response.status_code == 403
+
+
+async def test_a_session_token_without_the_session_role_is_403(
+    tenant: Tenant, entra_settings: Settings
+) -> None:
+    headers = await tenant.bearer(tenant.agent)  # holds Agent.Register only
+    async with running_app(entra_settings, authorizer=None) as app:
+        response = await app.client.post(
+            "/api/session/start", json={"agent_entra_app_id": tenant.agent.app_id}, headers=headers
+        )
+    assert response.status_code == 403
+    assert SESSION in response.json()["detail"]

@@ -1,0 +1,270 @@
+"""POST /livekit/webhook: signature checks, the session lifecycle, duplicates and out-of-order delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import uuid
+from typing import Any
+
+import pytest
+from livekit.protocol.models import DisconnectReason, ParticipantInfo, Room
+from livekit.protocol.webhook import WebhookEvent
+from service_helpers import Running, fetch_rows, new_agent_id, running_app, sign_webhook
+
+from lkps.settings import Settings
+
+T0 = 1_800_000_000
+CLIENT = "jane.doe@example.com"
+
+
+def room_name(agent_id: str) -> str:
+    return f"JDOE1-{agent_id}-{T0}-ab12"
+
+
+def event(
+    kind: str,
+    room: str,
+    at: int,
+    *,
+    participant: ParticipantInfo | None = None,
+    event_id: str | None = None,
+) -> WebhookEvent:
+    message = WebhookEvent(
+        event=kind,
+        id=event_id or f"EV_{uuid.uuid4().hex[:12]}",
+        created_at=at,
+        room=Room(sid="RM_" + room[-4:], name=room, creation_time=T0, creation_time_ms=T0 * 1000),
+    )
+    if participant is not None:
+        message.participant.CopyFrom(participant)
+    return message
+
+
+def client(at: int, reason: DisconnectReason = DisconnectReason.UNKNOWN_REASON) -> ParticipantInfo:
+    return ParticipantInfo(
+        sid="PA_client",
+        identity=CLIENT,
+        kind=ParticipantInfo.Kind.STANDARD,
+        joined_at=at,
+        joined_at_ms=at * 1000,
+        disconnect_reason=reason,
+    )
+
+
+def agent(at: int, reason: DisconnectReason = DisconnectReason.UNKNOWN_REASON) -> ParticipantInfo:
+    return ParticipantInfo(
+        sid="PA_agent",
+        identity="agent-AJ_1",
+        kind=ParticipantInfo.Kind.AGENT,
+        joined_at=at,
+        joined_at_ms=at * 1000,
+        disconnect_reason=reason,
+    )
+
+
+def full_session(room: str) -> list[WebhookEvent]:
+    return [
+        event("room_started", room, T0),
+        event("participant_joined", room, T0 + 1, participant=client(T0 + 1)),
+        event("participant_joined", room, T0 + 3, participant=agent(T0 + 3)),
+        event(
+            "participant_left", room, T0 + 60, participant=client(T0 + 1, DisconnectReason.CLIENT_INITIATED)
+        ),
+        event("participant_left", room, T0 + 61, participant=agent(T0 + 3, DisconnectReason.ROOM_DELETED)),
+        event("room_finished", room, T0 + 90),
+    ]
+
+
+async def deliver(app: Running, message: WebhookEvent, **sign: str) -> Any:
+    body, auth = sign_webhook(message, **sign)
+    return await app.client.post(
+        "/livekit/webhook",
+        content=body,
+        headers={"Authorization": auth, "Content-Type": "application/webhook+json"},
+    )
+
+
+async def job(settings: Settings, room: str) -> dict[str, Any]:
+    rows = await fetch_rows(settings.database_url, "SELECT * FROM agent_jobs WHERE room_name = :r", r=room)
+    assert len(rows) == 1, rows
+    row = rows[0]
+    row.pop("updated_at")
+    return row
+
+
+async def test_a_full_session_ends_completed_with_times_reason_and_durations(settings: Settings) -> None:
+    agent_id = new_agent_id()
+    room = room_name(agent_id)
+    async with running_app(settings) as app:
+        for message in full_session(room):
+            response = await deliver(app, message)
+            assert response.status_code == 200
+            assert response.json() == {"status": "processed", "event": message.event}
+    row = await job(settings, room)
+    assert row["status"] == "completed"
+    assert row["agent_entra_app_id"] == agent_id
+    assert row["room_sid"] == "RM_ab12"
+    assert row["participant_identity"] == CLIENT
+    assert row["agent_identity"] == "agent-AJ_1"
+    assert row["room_created_at"].timestamp() == T0
+    assert row["participant_joined_at"].timestamp() == T0 + 1
+    assert row["agent_joined_at"].timestamp() == T0 + 3
+    assert row["participant_left_at"].timestamp() == T0 + 60
+    assert row["finished_at"].timestamp() == T0 + 90
+    assert row["disconnect_reason"] == "CLIENT_INITIATED"
+    assert row["agent_disconnect_reason"] == "ROOM_DELETED"
+    assert row["session_duration_s"] == 90
+    assert row["participant_duration_s"] == 59
+    assert row["agent_join_delay_s"] == 2
+
+
+async def test_status_moves_through_room_created_participant_joined_active_completed(
+    settings: Settings,
+) -> None:
+    room = room_name(new_agent_id())
+    seen = []
+    async with running_app(settings) as app:
+        for message in full_session(room):
+            await deliver(app, message)
+            seen.append((await job(settings, room))["status"])
+    assert seen == ["room_created", "participant_joined", "active", "completed", "completed", "completed"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+async def test_any_delivery_order_gives_the_same_row(settings: Settings, seed: int) -> None:
+    agent_id = new_agent_id()
+    in_order, shuffled = f"A{seed}-{agent_id}-{T0}-0001", f"B{seed}-{agent_id}-{T0}-0001"
+    events = full_session(shuffled)
+    random.Random(seed).shuffle(events)  # noqa: S311 - a reproducible order, not a secret
+    async with running_app(settings) as app:
+        for message in full_session(in_order):
+            await deliver(app, message)
+        for message in events:
+            await deliver(app, message)
+    expected, actual = await job(settings, in_order), await job(settings, shuffled)
+    for row in (expected, actual):
+        row.pop("room_name")
+        row.pop("room_sid")
+    assert actual == expected
+
+
+async def test_a_repeated_event_id_is_acknowledged_and_changes_nothing(settings: Settings) -> None:
+    room = room_name(new_agent_id())
+    joined = event("participant_joined", room, T0 + 1, participant=client(T0 + 1), event_id="EV_same")
+    # A forged "retry" with the same id but other content must not win either.
+    replay = event("participant_joined", room, T0 + 500, participant=client(T0 + 500), event_id="EV_same")
+    async with running_app(settings) as app:
+        first = await deliver(app, joined)
+        again = await deliver(app, joined)
+        third = await deliver(app, replay)
+    assert first.json()["status"] == "processed"
+    assert again.status_code == 200
+    assert again.json()["status"] == "duplicate"
+    assert third.json()["status"] == "duplicate"
+    row = await job(settings, room)
+    assert row["participant_joined_at"].timestamp() == T0 + 1
+    stored = await fetch_rows(settings.database_url, "SELECT id FROM webhook_events")
+    assert stored == [{"id": "EV_same"}]
+
+
+async def test_room_finished_without_the_agent_is_agent_never_joined(settings: Settings) -> None:
+    room = room_name(new_agent_id())
+    async with running_app(settings) as app:
+        await deliver(app, event("room_started", room, T0))
+        await deliver(app, event("participant_joined", room, T0 + 1, participant=client(T0 + 1)))
+        await deliver(app, event("room_finished", room, T0 + 40))
+    assert (await job(settings, room))["status"] == "agent_never_joined"
+
+
+async def test_an_agent_join_delivered_after_room_finished_still_counts(settings: Settings) -> None:
+    room = room_name(new_agent_id())
+    async with running_app(settings) as app:
+        await deliver(app, event("participant_joined", room, T0 + 1, participant=client(T0 + 1)))
+        await deliver(app, event("room_finished", room, T0 + 40))
+        assert (await job(settings, room))["status"] == "agent_never_joined"
+        await deliver(app, event("participant_joined", room, T0 + 2, participant=agent(T0 + 2)))
+    assert (await job(settings, room))["status"] == "completed"
+
+
+async def test_an_agent_that_leaves_with_an_error_makes_the_session_failed(settings: Settings) -> None:
+    room = room_name(new_agent_id())
+    async with running_app(settings) as app:
+        await deliver(app, event("participant_joined", room, T0 + 1, participant=client(T0 + 1)))
+        await deliver(app, event("participant_joined", room, T0 + 2, participant=agent(T0 + 2)))
+        left = agent(T0 + 2, DisconnectReason.AGENT_ERROR)
+        await deliver(app, event("participant_left", room, T0 + 9, participant=left))
+        await deliver(app, event("room_finished", room, T0 + 40))
+    row = await job(settings, room)
+    assert row["status"] == "failed"
+    assert row["agent_disconnect_reason"] == "AGENT_ERROR"
+
+
+async def test_webhooks_complete_the_row_session_start_created(settings: Settings) -> None:
+    agent_id = new_agent_id()
+    async with running_app(settings) as app:
+        await app.register(agent_id, enforce=False)
+        room = (await app.start_session(agent_id)).json()["room_name"]
+        await app.handlers.audit.flush()
+        for message in full_session(room):
+            await deliver(app, message)
+    row = await job(settings, room)
+    assert row["status"] == "completed"
+    assert row["requested_at"] is not None
+    assert row["participant_cwid"] == "JDOE1"
+
+
+async def test_events_the_service_does_not_track_are_acknowledged_and_not_stored(settings: Settings) -> None:
+    room = room_name(new_agent_id())
+    async with running_app(settings) as app:
+        response = await deliver(app, event("track_published", room, T0, participant=client(T0)))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ignored", "event": "track_published"}
+    assert await fetch_rows(settings.database_url, "SELECT id FROM webhook_events") == []
+
+
+async def test_a_tampered_body_is_401_and_not_stored(settings: Settings) -> None:
+    room = room_name(new_agent_id())
+    body, auth = sign_webhook(event("room_started", room, T0))
+    tampered = body.replace("room_started", "room_finished")
+    async with running_app(settings) as app:
+        response = await app.client.post(
+            "/livekit/webhook", content=tampered, headers={"Authorization": auth}
+        )
+    assert response.status_code == 401
+    assert response.json()["field"] == "Authorization"
+    assert await fetch_rows(settings.database_url, "SELECT id FROM webhook_events") == []
+
+
+async def test_a_webhook_signed_with_another_secret_is_401(settings: Settings) -> None:
+    async with running_app(settings) as app:
+        response = await deliver(
+            app, event("room_started", room_name(new_agent_id()), T0), api_secret="another-secret-" + "x" * 40
+        )
+    assert response.status_code == 401
+
+
+async def test_a_webhook_without_authorization_is_401(settings: Settings) -> None:
+    body, _ = sign_webhook(event("room_started", room_name(new_agent_id()), T0))
+    async with running_app(settings) as app:
+        response = await app.client.post("/livekit/webhook", content=body)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_concurrent_deliveries_share_batches_and_are_all_stored(settings: Settings) -> None:
+    rooms = [room_name(new_agent_id()) for _ in range(40)]
+    messages = list(itertools.chain.from_iterable(full_session(r) for r in rooms))
+    async with running_app(settings) as app:
+        responses = await asyncio.gather(*(deliver(app, m) for m in messages))
+        await asyncio.gather(*(deliver(app, m) for m in messages[:50]))
+        writer = app.handlers.webhook_writer
+        assert writer.stored == len(messages)
+        assert writer.duplicates == 50
+        assert writer.batches < len(messages) + 50
+    assert {r.status_code for r in responses} == {200}
+    statuses = await fetch_rows(
+        settings.database_url, "SELECT status, count(*) AS n FROM agent_jobs GROUP BY status"
+    )
+    assert statuses == [{"status": "completed", "n": 40}]
