@@ -6,6 +6,10 @@ TOOLS   := $(CURDIR)/.tools
 UV      := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/venv/bin/uv)
 PG_BIN  := /usr/lib/postgresql/15/bin
 PYTEST_ARGS ?=
+# The SDK supports Python 3.10-3.13; `make test` proves its tests on both ends besides the default interpreter.
+SDK_PYTHONS ?= 3.10 3.13
+
+-include mk/*.mk
 
 .PHONY: help
 help: ## list the targets
@@ -37,8 +41,20 @@ lint: sync ## ruff check, ruff format --check, mypy --strict on sdk/ and service
 	$(UV) run mypy --strict sdk/src service/src
 
 .PHONY: test
-test: lint postgres ## the whole suite: linters, then pytest over tests/
+test: lint postgres template-tools ## the whole suite: linters, then pytest over tests/, then the SDK on Python 3.10 and 3.13
 	$(UV) run pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-sdk-pythons
+
+.PHONY: test-sdk-pythons
+test-sdk-pythons: uv ## the SDK's tests (and its stand-ins') on each of SDK_PYTHONS
+	@set -e; for v in $(SDK_PYTHONS); do \
+	  py=$$(ls -d $(HOME)/.pyenv/versions/$$v.*/bin/python$$v 2>/dev/null | head -n1); \
+	  [ -n "$$py" ] || py=$$(command -v python$$v || true); \
+	  if [ -z "$$py" ]; then echo "Python $$v not found (pyenv or PATH): install python$$v to run the SDK tests on it"; exit 1; fi; \
+	  echo "== SDK tests on $$($$py --version)"; \
+	  UV_PROJECT_ENVIRONMENT=$(CURDIR)/.venv-py$$v $(UV) sync --locked --quiet --python "$$py"; \
+	  $(CURDIR)/.venv-py$$v/bin/python -m pytest tests/sdk -q -p no:cacheprovider; \
+	done
 
 .PHONY: demo
 demo: ## the end-to-end demo on embedded defaults

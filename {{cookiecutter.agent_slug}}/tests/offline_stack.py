@@ -1,0 +1,176 @@
+"""Entra ID, the LiveKit server and the platform service as local stand-ins, wired the way AKS is.
+
+The agent authenticates exactly as in the cluster: workload identity with a projected service-account token
+for the chart's service account, federated with the agent's identity, which holds the platform's app role.
+Used by the smoke test, and by `make offline` to run the agent with no cloud at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from aiohttp import web
+from livekit import api
+from livekit_platform_sdk.testing._server import StandInServer, json_response
+from livekit_platform_sdk.testing.entra import EntraStandIn
+from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
+
+# The answers this repo was generated with: the stand-ins use the same IDs and names as the real systems.
+TENANT_ID = "{{ cookiecutter.entra_tenant_id }}"
+AGENT_APP_ID = "{{ cookiecutter.agent_entra_app_id }}"
+PLATFORM_APP_ID = "{{ cookiecutter.platform_app_id }}"
+NAMESPACE = "{{ cookiecutter.aks_namespace }}"
+SERVICE_ACCOUNT = "{{ cookiecutter.agent_slug }}"
+REGISTER_ROLE = "Agent.Register"
+PACKAGE = "{{ cookiecutter.package_name }}"
+
+
+class PlatformStandIn(StandInServer):
+    """`POST /api/agent/register`: checks the Entra token and its app role, mints a LiveKit agent token."""
+
+    def __init__(self, entra: EntraStandIn, livekit: LiveKitStandIn, *, token_ttl: int = 3600) -> None:
+        super().__init__()
+        self._entra = entra
+        self._livekit = livekit
+        self.token_ttl = token_ttl
+        self.registered_app_ids: list[str] = []
+
+    def build_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/api/agent/register", self._register)
+        return app
+
+    async def _register(self, request: web.Request) -> web.Response:
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        try:
+            claims: dict[str, Any] = self._entra.verify(bearer, audience=PLATFORM_APP_ID)
+        except jwt.PyJWTError as exc:
+            return json_response({"error": f"invalid Entra token: {type(exc).__name__}"}, status=401)
+        app_id = str(claims.get("azp") or claims.get("appid"))
+        if REGISTER_ROLE not in claims.get("roles", []):
+            return json_response({"error": f"app {app_id} lacks the {REGISTER_ROLE} role"}, status=403)
+        self.registered_app_ids.append(app_id)
+        token = (
+            api.AccessToken(self._livekit.api_key, self._livekit.api_secret)
+            .with_identity(f"agent-{app_id}")
+            .with_grants(api.VideoGrants(agent=True))
+            .with_ttl(dt.timedelta(seconds=self.token_ttl))
+            .to_jwt()
+        )
+        return json_response(
+            {"livekit_token": token, "livekit_url": self._livekit.ws_url, "expires_in": self.token_ttl}
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class OfflineStack:
+    entra: EntraStandIn
+    livekit: LiveKitStandIn
+    platform: PlatformStandIn
+    token_file: Path
+
+    @classmethod
+    @contextmanager
+    def start(cls, workdir: Path) -> Iterator[OfflineStack]:
+        with ExitStack() as stack:
+            entra = stack.enter_context(EntraStandIn(tenant_id=TENANT_ID))
+            livekit = stack.enter_context(LiveKitStandIn(departure_timeout=2.0))
+            platform = stack.enter_context(PlatformStandIn(entra, livekit))
+            entra.register_app(
+                PLATFORM_APP_ID, display_name="LiveKit Platform Service", app_roles=[REGISTER_ROLE]
+            )
+            entra.add_managed_identity(AGENT_APP_ID, display_name=SERVICE_ACCOUNT)
+            entra.add_federated_credential(
+                AGENT_APP_ID, subject=f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
+            )
+            entra.assign_role(AGENT_APP_ID, PLATFORM_APP_ID, REGISTER_ROLE)
+            token_file = entra.write_service_account_token(
+                workdir / "azure-identity-token", namespace=NAMESPACE, service_account=SERVICE_ACCOUNT
+            )
+            yield cls(entra, livekit, platform, token_file)
+
+    def agent_env(self, *, health_port: int, readiness_port: int) -> dict[str, str]:
+        """The environment the chart and the workload identity webhook give the pod, on the stand-ins."""
+        machine = {
+            k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "AZURE_", "OTEL_", "MSI_"))
+        }
+        return {
+            **machine,
+            **self.entra.workload_identity_env(AGENT_APP_ID, self.token_file),
+            "LIVEKIT_PLATFORM_URL": self.platform.url,
+            "LIVEKIT_PLATFORM_SCOPE": f"api://{PLATFORM_APP_ID}/.default",
+            "LIVEKIT_PLATFORM_READINESS_PORT": str(readiness_port),
+            "LIVEKIT_PLATFORM_READINESS_HOST": "127.0.0.1",
+            "AGENT_HEALTH_PORT": str(health_port),
+            "AGENT_DRAIN_TIMEOUT_SECONDS": "5",
+            "AGENT_IDLE_PROCESSES": "1",
+            # a busy machine must not make the worker refuse the job
+            "AGENT_LOAD_THRESHOLD": "inf",
+            "OTEL_TRACES_EXPORTER": "none",
+            "HF_HUB_OFFLINE": "1",
+            # the model providers are never called offline; their clients only need a key to be constructed
+            "OPENAI_API_KEY": os.environ.get("OPENAI_API_KEY", "offline-placeholder"),
+            "DEEPGRAM_API_KEY": os.environ.get("DEEPGRAM_API_KEY", "offline-placeholder"),
+            "CARTESIA_API_KEY": os.environ.get("CARTESIA_API_KEY", "offline-placeholder"),
+        }
+
+    def dispatch_token(self, room: str, metadata: str = "") -> str:
+        """A caller's token whose room config dispatches this agent (as session/start mints it)."""
+        return (
+            api.AccessToken(self.livekit.api_key, self.livekit.api_secret)
+            .with_identity(f"caller-{room}")
+            .with_grants(api.VideoGrants(room_join=True, room=room))
+            .with_room_config(
+                api.RoomConfiguration(
+                    agents=[api.RoomAgentDispatch(agent_name=AGENT_APP_ID, metadata=metadata)]
+                )
+            )
+            .to_jwt()
+        )
+
+    def dispatch(self, room: str, metadata: str = "") -> list[str]:
+        """A caller joins `room`; returns the IDs of the jobs dispatched to the agent."""
+        return self.livekit.join(self.dispatch_token(room, metadata)).job_ids
+
+
+def main() -> int:
+    """`make offline`: the agent in `start` mode against the stand-ins, until Ctrl-C."""
+    with tempfile.TemporaryDirectory() as workdir, OfflineStack.start(Path(workdir)) as stack:
+        env = stack.agent_env(health_port=free_port(), readiness_port=free_port())
+        print(f"Entra stand-in {stack.entra.url}, LiveKit stand-in {stack.livekit.ws_url}")
+        print(f"platform stand-in {stack.platform.url}")
+        print(f"readiness: http://127.0.0.1:{env['LIVEKIT_PLATFORM_READINESS_PORT']}/ready")
+        agent = subprocess.Popen([sys.executable, "-m", PACKAGE, "start"], env=env)  # noqa: S603
+        try:
+            stack.livekit.wait_for_worker(AGENT_APP_ID, timeout=120)
+            job_ids = stack.dispatch("offline-room")
+            print(f"registered through the platform stand-in; dispatched job(s) {job_ids}. Ctrl-C stops.")
+            return agent.wait()
+        except KeyboardInterrupt:
+            agent.send_signal(signal.SIGTERM)
+            return agent.wait(timeout=30)
+        finally:
+            if agent.poll() is None:
+                agent.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
