@@ -1,4 +1,4 @@
-"""Fixtures for the SDK tests: Entra, LiveKit and OTLP stand-ins, the platform fake, agent subprocesses."""
+"""Fixtures for the SDK tests: the Entra, LiveKit, OTLP and platform stand-ins, agent subprocesses."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from platform_fake import REGISTER_ROLE, PlatformFake
 
 from livekit_platform_sdk.testing.entra import EntraStandIn
 from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
 from livekit_platform_sdk.testing.otlp import OtlpStandIn
+from livekit_platform_sdk.testing.platform import REGISTER_ROLE, PlatformStandIn
 
 AGENTS_DIR = Path(__file__).parent / "agents"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,8 +57,8 @@ def agent_app(entra: EntraStandIn, platform_app_id: str) -> AgentApp:
 @pytest.fixture
 def platform(
     entra: EntraStandIn, livekit_server: LiveKitStandIn, platform_app_id: str
-) -> Iterator[PlatformFake]:
-    with PlatformFake(entra, livekit_server, platform_app_id=platform_app_id) as fake:
+) -> Iterator[PlatformStandIn]:
+    with PlatformStandIn(entra, livekit_server, platform_app_id=platform_app_id) as fake:
         yield fake
 
 
@@ -80,7 +80,7 @@ def clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
-def platform_env(platform: PlatformFake, platform_app_id: str, **extra: str) -> dict[str, str]:
+def platform_env(platform: PlatformStandIn, platform_app_id: str, **extra: str) -> dict[str, str]:
     return {
         "LIVEKIT_PLATFORM_URL": platform.url,
         "LIVEKIT_PLATFORM_SCOPE": f"api://{platform_app_id}/.default",

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from conftest import AgentApp
-from platform_fake import REGISTER_ROLE
 
 from livekit_platform_sdk.identity import DEFAULT_CHAIN, SERVICE_PRINCIPAL, CredentialError, PlatformIdentity
 from livekit_platform_sdk.settings import Settings
 from livekit_platform_sdk.testing.entra import EntraStandIn
+from livekit_platform_sdk.testing.platform import REGISTER_ROLE
 
 
 def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], platform_app_id: str) -> Settings:

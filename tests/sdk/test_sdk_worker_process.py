@@ -1,4 +1,4 @@
-"""The SDK worker as a real subprocess against the Entra, LiveKit and OTLP stand-ins and the platform fake."""
+"""The SDK worker as a real subprocess against the Entra, LiveKit, OTLP and platform stand-ins."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 
 from conftest import AgentApp, AgentProcess, free_port, platform_env, wait_for
 from livekit import api
-from platform_fake import REGISTER_ROLE, PlatformFake
 
 from livekit_platform_sdk.testing.entra import EntraStandIn
 from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
 from livekit_platform_sdk.testing.otlp import OtlpStandIn
+from livekit_platform_sdk.testing.platform import REGISTER_ROLE, PlatformStandIn
 
 StartAgent = Callable[[str, dict[str, str]], AgentProcess]
 
@@ -49,7 +49,7 @@ def read_jobs(path: Path) -> list[dict[str, object]]:
 def test_service_principal_worker_uses_platform_tokens_renews_and_exits_when_revoked(
     entra: EntraStandIn,
     livekit_server: LiveKitStandIn,
-    platform: PlatformFake,
+    platform: PlatformStandIn,
     platform_app_id: str,
     agent_app: AgentApp,
     otlp: OtlpStandIn,
@@ -144,7 +144,7 @@ def test_service_principal_worker_uses_platform_tokens_renews_and_exits_when_rev
 def test_workload_identity_worker_keeps_its_token_while_the_platform_is_down_then_renews(
     entra: EntraStandIn,
     livekit_server: LiveKitStandIn,
-    platform: PlatformFake,
+    platform: PlatformStandIn,
     platform_app_id: str,
     start_agent: StartAgent,
     tmp_path: Path,
@@ -198,7 +198,7 @@ def test_workload_identity_worker_keeps_its_token_while_the_platform_is_down_the
 
 def test_credential_failure_lists_every_way_tried_and_exits_non_zero(
     entra: EntraStandIn,
-    platform: PlatformFake,
+    platform: PlatformStandIn,
     platform_app_id: str,
     agent_app: AgentApp,
     start_agent: StartAgent,

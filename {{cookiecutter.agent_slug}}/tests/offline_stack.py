@@ -7,7 +7,6 @@ Used by the smoke test, and by `make offline` to run the agent with no cloud at 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import socket
@@ -18,14 +17,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import jwt
-from aiohttp import web
-from livekit import api
-from livekit_platform_sdk.testing._server import StandInServer, json_response
 from livekit_platform_sdk.testing.entra import EntraStandIn
 from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
+from livekit_platform_sdk.testing.platform import REGISTER_ROLE, PlatformStandIn
 
 # The answers this repo was generated with: the stand-ins use the same IDs and names as the real systems.
 TENANT_ID = "{{ cookiecutter.entra_tenant_id }}"
@@ -33,45 +28,7 @@ AGENT_APP_ID = "{{ cookiecutter.agent_entra_app_id }}"
 PLATFORM_APP_ID = "{{ cookiecutter.platform_app_id }}"
 NAMESPACE = "{{ cookiecutter.aks_namespace }}"
 SERVICE_ACCOUNT = "{{ cookiecutter.agent_slug }}"
-REGISTER_ROLE = "Agent.Register"
 PACKAGE = "{{ cookiecutter.package_name }}"
-
-
-class PlatformStandIn(StandInServer):
-    """`POST /api/agent/register`: checks the Entra token and its app role, mints a LiveKit agent token."""
-
-    def __init__(self, entra: EntraStandIn, livekit: LiveKitStandIn, *, token_ttl: int = 3600) -> None:
-        super().__init__()
-        self._entra = entra
-        self._livekit = livekit
-        self.token_ttl = token_ttl
-        self.registered_app_ids: list[str] = []
-
-    def build_app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/api/agent/register", self._register)
-        return app
-
-    async def _register(self, request: web.Request) -> web.Response:
-        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        try:
-            claims: dict[str, Any] = self._entra.verify(bearer, audience=PLATFORM_APP_ID)
-        except jwt.PyJWTError as exc:
-            return json_response({"error": f"invalid Entra token: {type(exc).__name__}"}, status=401)
-        app_id = str(claims.get("azp") or claims.get("appid"))
-        if REGISTER_ROLE not in claims.get("roles", []):
-            return json_response({"error": f"app {app_id} lacks the {REGISTER_ROLE} role"}, status=403)
-        self.registered_app_ids.append(app_id)
-        token = (
-            api.AccessToken(self._livekit.api_key, self._livekit.api_secret)
-            .with_identity(f"agent-{app_id}")
-            .with_grants(api.VideoGrants(agent=True))
-            .with_ttl(dt.timedelta(seconds=self.token_ttl))
-            .to_jwt()
-        )
-        return json_response(
-            {"livekit_token": token, "livekit_url": self._livekit.ws_url, "expires_in": self.token_ttl}
-        )
 
 
 def free_port() -> int:
@@ -93,7 +50,7 @@ class OfflineStack:
         with ExitStack() as stack:
             entra = stack.enter_context(EntraStandIn(tenant_id=TENANT_ID))
             livekit = stack.enter_context(LiveKitStandIn(departure_timeout=2.0))
-            platform = stack.enter_context(PlatformStandIn(entra, livekit))
+            platform = stack.enter_context(PlatformStandIn(entra, livekit, platform_app_id=PLATFORM_APP_ID))
             entra.register_app(
                 PLATFORM_APP_ID, display_name="LiveKit Platform Service", app_roles=[REGISTER_ROLE]
             )
@@ -116,7 +73,7 @@ class OfflineStack:
             **machine,
             **self.entra.workload_identity_env(AGENT_APP_ID, self.token_file),
             "LIVEKIT_PLATFORM_URL": self.platform.url,
-            "LIVEKIT_PLATFORM_SCOPE": f"api://{PLATFORM_APP_ID}/.default",
+            "LIVEKIT_PLATFORM_SCOPE": self.platform.scope,
             "LIVEKIT_PLATFORM_READINESS_PORT": str(readiness_port),
             "LIVEKIT_PLATFORM_READINESS_HOST": "127.0.0.1",
             "AGENT_HEALTH_PORT": str(health_port),
@@ -132,23 +89,10 @@ class OfflineStack:
             "CARTESIA_API_KEY": os.environ.get("CARTESIA_API_KEY", "offline-placeholder"),
         }
 
-    def dispatch_token(self, room: str, metadata: str = "") -> str:
-        """A caller's token whose room config dispatches this agent (as session/start mints it)."""
-        return (
-            api.AccessToken(self.livekit.api_key, self.livekit.api_secret)
-            .with_identity(f"caller-{room}")
-            .with_grants(api.VideoGrants(room_join=True, room=room))
-            .with_room_config(
-                api.RoomConfiguration(
-                    agents=[api.RoomAgentDispatch(agent_name=AGENT_APP_ID, metadata=metadata)]
-                )
-            )
-            .to_jwt()
-        )
-
     def dispatch(self, room: str, metadata: str = "") -> list[str]:
         """A caller joins `room`; returns the IDs of the jobs dispatched to the agent."""
-        return self.livekit.join(self.dispatch_token(room, metadata)).job_ids
+        token = self.platform.session_token(room=room, agent_name=AGENT_APP_ID, metadata=metadata)
+        return self.livekit.join(token).job_ids
 
 
 def main() -> int:
