@@ -36,8 +36,8 @@ postgres: ## install the PostgreSQL 15 server binaries the tests start (Debian p
 
 .PHONY: lint
 lint: sync ## ruff check, ruff format --check, mypy --strict on sdk/ and service/
-	$(UV) run ruff check sdk service tests
-	$(UV) run ruff format --check sdk service tests
+	$(UV) run ruff check sdk service tests hooks docs/hooks demo bench
+	$(UV) run ruff format --check sdk service tests hooks docs/hooks demo bench
 	$(UV) run mypy --strict sdk/src service/src
 
 .PHONY: test

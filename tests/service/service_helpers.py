@@ -167,7 +167,7 @@ def gateway_headers(
     if user_id is not None:
         headers["user-id"] = user_id
     if email is not None:
-        headers["x-bayer-user"] = email
+        headers["x-user-email"] = email
     if profile is not None:
         headers["user-profile"] = json.dumps(profile)
     return headers

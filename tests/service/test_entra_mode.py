@@ -38,7 +38,7 @@ async def test_spoofed_identity_headers_are_ignored_in_entra_mode(
 ) -> None:
     headers = await tenant.bearer(tenant.agent)
     headers.update(
-        {"client-id": tenant.client.app_id, "user-id": "spoofed", "x-bayer-user": "ceo@example.com"}
+        {"client-id": tenant.client.app_id, "user-id": "spoofed", "x-user-email": "ceo@example.com"}
     )
     async with running_app(entra_settings) as app:
         registered = await app.client.post("/api/agent/register", json={}, headers=headers)

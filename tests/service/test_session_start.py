@@ -114,7 +114,7 @@ async def test_a_base64_encoded_profile_header_is_understood(settings: Settings)
     agent_id = new_agent_id()
     profile = {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com", "cwid": "ALOVE"}
     headers = gateway_headers(email=None)
-    headers["x-bayer-user-profile"] = base64.b64encode(json.dumps(profile).encode()).decode()
+    headers["x-user-profile"] = base64.b64encode(json.dumps(profile).encode()).decode()
     async with running_app(settings) as app:
         await app.register(agent_id, enforce=False)
         response = await app.start_session(agent_id, headers=headers)

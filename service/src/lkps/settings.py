@@ -260,10 +260,10 @@ class _Reader:
             entra_leeway=self.number("LKPS_ENTRA_LEEWAY", 60, int, 0, 600),
             gateway_client_id_header=self.text("LKPS_GATEWAY_CLIENT_ID_HEADER", "client-id").lower(),
             gateway_user_id_header=self.text("LKPS_GATEWAY_USER_ID_HEADER", "user-id").lower(),
-            gateway_email_header=self.text("LKPS_GATEWAY_EMAIL_HEADER", "x-bayer-user").lower(),
+            gateway_email_header=self.text("LKPS_GATEWAY_EMAIL_HEADER", "x-user-email").lower(),
             gateway_profile_headers=tuple(
                 h.lower()
-                for h in self.listing("LKPS_GATEWAY_PROFILE_HEADERS", "user-profile,x-bayer-user-profile")
+                for h in self.listing("LKPS_GATEWAY_PROFILE_HEADERS", "user-profile,x-user-profile")
             ),
             ca_file=self.ca_file(),
             graph_url=self.url(
