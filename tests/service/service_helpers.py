@@ -62,6 +62,9 @@ class StaticAuthorizer:
             raise self.error
         return (agent_app_id, client_app_id) in self.allowed
 
+    def denial_reason(self, agent_app_id: str, client_app_id: str) -> str:
+        return f"client {client_app_id} is not pre-authorized for agent {agent_app_id} (fixed answer)"
+
     async def aclose(self) -> None:
         return None
 

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 
 import pytest
+from azure.identity import ManagedIdentityCredential
 from livekit import api
 from service_helpers import API_KEY, API_SECRET, REGISTER, SESSION, Tenant, new_app, running_app
 
@@ -189,6 +190,7 @@ async def test_a_client_that_is_not_pre_authorized_is_403_even_when_spoofing_hea
         response = await app.client.post("/api/session/start", json=body, headers=stranger_headers)
     assert response.status_code == 403
     assert tenant.stranger.app_id in response.json()["detail"]
+    assert "Authorized client applications" in response.json()["detail"]
 
 
 async def test_a_denial_is_rechecked_after_the_negative_ttl(tenant: Tenant, entra_settings: Settings) -> None:
@@ -230,6 +232,31 @@ async def test_an_agent_unknown_to_graph_admits_no_client(tenant: Tenant, entra_
             "/api/session/start", json={"agent_entra_app_id": ghost.app_id}, headers=client_headers
         )
     assert response.status_code == 403
+    assert "exposes no enabled access_as_client scope" in response.json()["detail"]
+
+
+async def test_a_managed_identity_agent_is_403_explaining_it_needs_an_app_registration(
+    tenant: Tenant, entra_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A managed identity has no app registration, so Graph answers 404 and no client can be pre-authorized.
+    identity = tenant.entra.add_managed_identity(display_name="agent pod identity")
+    tenant.entra.assign_role(identity.app_id, tenant.platform.app_id, REGISTER)
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", tenant.entra.imds_url)
+    credential = ManagedIdentityCredential(client_id=identity.app_id)
+    token = await asyncio.to_thread(credential.get_token, f"api://{tenant.platform.app_id}/.default")
+    client_headers = await tenant.bearer(tenant.client)
+    async with running_app(entra_settings, authorizer=None) as app:
+        registered = await app.client.post(
+            "/api/agent/register", json={}, headers={"Authorization": f"Bearer {token.token}"}
+        )
+        assert registered.status_code == 200
+        response = await app.client.post(
+            "/api/session/start", json={"agent_entra_app_id": identity.app_id}, headers=client_headers
+        )
+    assert response.status_code == 403
+    detail = response.json()["detail"]
+    assert "has no app registration in Microsoft Graph" in detail
+    assert "enforce_client_authz=false" in detail
 
 
 async def test_a_session_token_without_the_session_role_is_403(

@@ -31,6 +31,10 @@ class GraphUnavailableError(Exception):
 class ClientAuthorizer(Protocol):
     async def is_authorized(self, agent_app_id: str, client_app_id: str) -> bool: ...
 
+    def denial_reason(self, agent_app_id: str, client_app_id: str) -> str:
+        """Why the last check refused, and what fixes it (no I/O: it reads what the check fetched)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -47,6 +51,24 @@ class AgentApi:
         if self.scope_id is None:
             return False
         return self.scope_id in self.pre_authorized.get(client_app_id.lower(), frozenset())
+
+    def denial(self, agent_app_id: str, client_app_id: str) -> str:
+        if not self.found:
+            # A managed identity is a service principal with no app registration: it has no API to expose.
+            return (
+                f"agent {agent_app_id} has no app registration in Microsoft Graph, so it exposes no"
+                f" {CLIENT_SCOPE} scope (a managed identity cannot): run the agent as an app registration"
+                " with a federated credential, or register it with enforce_client_authz=false"
+            )
+        if self.scope_id is None:
+            return (
+                f"agent {agent_app_id}'s app registration exposes no enabled {CLIENT_SCOPE} scope: add it"
+                " under 'Expose an API' of the agent's app registration"
+            )
+        return (
+            f"client {client_app_id} is not pre-authorized for agent {agent_app_id}'s {CLIENT_SCOPE} scope:"
+            " add it under 'Expose an API > Authorized client applications' of the agent's app registration"
+        )
 
     @classmethod
     def parse(cls, document: dict[str, Any], fetched_at: float, scope_value: str) -> AgentApi:
@@ -100,6 +122,10 @@ class GraphAuthorizer:
                 return allowed
         entry = await self._fetch_once(agent)
         return entry.allows(client_app_id)
+
+    def denial_reason(self, agent_app_id: str, client_app_id: str) -> str:
+        entry = self._cache.get(agent_app_id.lower()) or AgentApi(fetched_at=0.0, found=True)
+        return entry.denial(agent_app_id, client_app_id)
 
     async def _fetch_once(self, agent: str) -> AgentApi:
         # Concurrent session starts for one agent share a single Graph call.

@@ -204,9 +204,7 @@ class Handlers:
             raise ApiError(
                 403,
                 "client_not_authorized",
-                f"client {caller.client_id} is not pre-authorized for agent {agent_id}'s access_as_client"
-                " scope: add it under 'Expose an API > Authorized client applications' of the agent's"
-                " app registration",
+                self.authorizer.denial_reason(agent_id, caller.client_id),
                 "agent_entra_app_id",
             )
 
