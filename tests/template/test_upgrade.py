@@ -1,0 +1,412 @@
+"""Upgrading generated repos: .cruft.json records the origin, `cruft update` brings a template release and
+keeps the team's files, conflicts stay visible, a changed answer re-renders only what it controls.
+
+Each test releases a throwaway git copy of this checkout's template (v0.1.0, then v0.2.0) and drives cruft
+through its Python API, as `make update` drives its CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cruft
+import pytest
+import yaml
+from conftest import REPO, Baker, load_hook, uv_binary
+from cookiecutter.main import cookiecutter
+from template_release import TEMPLATE_DIR, TemplateRepo, commit_all, git, init_project
+from test_generated_repo import run
+
+post_gen = load_hook("post_gen_project")
+
+CHART = TEMPLATE_DIR + "/charts/{{cookiecutter.agent_slug}}"
+TEMPLATE_AGENT = TEMPLATE_DIR + "/src/{{cookiecutter.package_name}}/agent.py"
+NEW_LABEL = 'LABEL org.example.agent-template="0.2.0"'
+NEW_SDK_RANGE = ">=0.2,<0.3"
+TEAM_CLIENT_ID = "0f1e2d3c-4b5a-4697-8d8e-9f0a1b2c3d4e"
+
+
+@pytest.fixture(autouse=True)
+def isolated_cookiecutter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # cookiecutter and cruft read the user config (replay and clone folders) from here, never from ~
+    config = tmp_path / "cookiecutter-config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {tmp_path / 'cookiecutters'}\nreplay_dir: {tmp_path / 'replay'}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("COOKIECUTTER_CONFIG", str(config))
+
+
+@pytest.fixture
+def template(tmp_path: Path) -> TemplateRepo:
+    return TemplateRepo.first_release(tmp_path / "template", "0.1.0")
+
+
+def generate(template: TemplateRepo, output: Path, **answers: Any) -> Path:
+    """Plain cookiecutter, as a team without cruft runs it."""
+    return Path(
+        cookiecutter(str(template.path), no_input=True, extra_context=answers, output_dir=str(output))
+    )
+
+
+def release_0_2_0(template: TemplateRepo) -> str:
+    """Edits template-owned files (Dockerfile, chart, new and removed files, SDK) and team-owned ones."""
+    template.edit(TEMPLATE_DIR + "/Dockerfile", lambda text: text + NEW_LABEL + "\n")
+    template.edit(CHART + "/Chart.yaml", lambda text: text.replace("version: 0.1.0", "version: 0.2.0"))
+    runbook = template.generated / "docs" / "runbook.md"
+    runbook.parent.mkdir()
+    runbook.write_text("# {{ cookiecutter.agent_name }} runbook\n\nOn-call steps.\n", encoding="utf-8")
+    (template.path / CHART / "templates" / "NOTES.txt").unlink()
+    # the same line the team edits in test_update_brings_the_release_and_keeps_the_teams_files: skip wins
+    template.edit(TEMPLATE_AGENT, lambda text: text.replace("Keep answers short", "Keep answers brief"))
+    template.edit(CHART + "/values-team-prod.yaml", lambda text: text + "# added by template 0.2.0\n")
+    template.edit(
+        "sdk/pyproject.toml", lambda text: text.replace('version = "0.1.0"', 'version = "0.2.0"', 1)
+    )
+    template.edit("cookiecutter.json", lambda text: text.replace('">=0.1,<0.2"', f'"{NEW_SDK_RANGE}"'))
+    return template.release("0.2.0")
+
+
+def cruft_state(project: Path) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
+    return state
+
+
+def leftovers_check(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    script = project / "scripts" / "check_template_update.py"
+    return subprocess.run(
+        [sys.executable, str(script), *args], cwd=project, capture_output=True, text=True, check=False
+    )
+
+
+def update(project: Path, **options: Any) -> None:
+    assert cruft.update(project, skip_apply_ask=True, **options), "cruft update refused to run"
+
+
+def test_cookiecutter_generation_records_its_origin_without_machine_paths(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    project = generate(template, tmp_path / "out", _sdk_path=str(REPO / "sdk"))
+    head = git(template.path, "rev-parse", "v0.1.0^{commit}").strip()
+
+    state = cruft_state(project)
+    context = state["context"]["cookiecutter"]
+    questions = [
+        key for key in json.loads((REPO / "cookiecutter.json").read_text()) if not key.startswith("__")
+    ]
+
+    assert (state["template"], state["commit"], state["directory"]) == (str(template.path), head, None)
+    assert list(context) == [*questions, "_template", "_commit"], "cruft create's keys, in its order"
+    assert context["_template_version"] == "0.1.0"
+    assert context["_sdk_path"] == "", "a path on the generating machine is not recorded"
+    assert (context["_template"], context["_commit"]) == (template.path.as_posix(), head)
+    assert state["skip"] == post_gen.team_owned_paths(context)
+    assert all((project / path).is_file() for path in state["skip"]), "skip names files that exist"
+    assert cruft.check(project), "a fresh repo is up to date with its template"
+
+
+def test_cookiecutter_and_cruft_create_make_the_same_repo_and_record(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    plain = generate(template, tmp_path / "plain")
+    created = cruft.create(str(template.path), output_dir=tmp_path / "cruft", checkout="v0.1.0")
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        }
+
+    plain_state, created_state = cruft_state(plain), cruft_state(created)
+    assert {k: v for k, v in files(plain).items() if k != ".cruft.json"} == {
+        k: v for k, v in files(created).items() if k != ".cruft.json"
+    }
+    for key in ("template", "commit", "directory", "context"):
+        assert plain_state[key] == created_state[key], key
+    assert json.dumps(plain_state["context"]) == json.dumps(created_state["context"]), "same key order"
+    assert "skip" not in created_state, "cruft writes its file after the hooks: no skip list"
+
+
+def test_cruft_create_repo_gets_its_skip_list_from_the_check_and_keeps_team_files(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    project = cruft.create(str(template.path), output_dir=tmp_path / "out", checkout="v0.1.0")
+    answers = cruft_state(project)["context"]["cookiecutter"]
+
+    missing = leftovers_check(project)
+    assert missing.returncode == 1
+    assert ".cruft.json: `skip` does not list the team-owned" in missing.stderr
+    fixed = leftovers_check(project, "--fix-skip")
+    assert fixed.returncode == 0, fixed.stderr
+    assert cruft_state(project)["skip"] == post_gen.team_owned_paths(answers), "the script and hook agree"
+
+    agent = project / "src" / str(answers["package_name"]) / "agent.py"
+    init_project(project)
+    release_0_2_0(template)
+    update(project)
+
+    assert "Keep answers short" in agent.read_text(), "the template's edit to agent.py was skipped"
+    pyproject = (project / "pyproject.toml").read_text()
+    assert f"livekit-platform-sdk[openai,silero]{NEW_SDK_RANGE}" in pyproject, "package option: range bumped"
+    assert cruft.check(project)
+
+
+@pytest.mark.timeout(300)
+def test_update_brings_the_release_and_keeps_the_teams_files(
+    template: TemplateRepo, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    project = generate(template, tmp_path / "out", sdk_source="vendored")
+    package = project / "src" / project.name.replace("-", "_")
+    chart = project / "charts" / project.name
+    init_project(project)
+    # the team's changes: agent code, a values override, a new module with its own test
+    agent = package / "agent.py"
+    agent.write_text(agent.read_text().replace("Keep answers short", "Keep answers short and warm"))
+    team_values = chart / "values-team-prod.yaml"
+    team_values.write_text(f'azure:\n  clientId: "{TEAM_CLIENT_ID}"\n')
+    (package / "greetings.py").write_text(
+        '"""Greetings the team added."""\n\n\ndef greeting(name: str) -> str:\n'
+        '    return f"Hello {name}, how can I help?"\n'
+    )
+    (project / "tests" / "test_greetings.py").write_text(
+        f'"""The team\'s own test."""\n\nfrom {package.name}.greetings import greeting\n\n\n'
+        "def test_greeting_names_the_caller() -> None:\n"
+        '    assert greeting("Ada") == "Hello Ada, how can I help?"\n'
+    )
+    commit_all(project, "Team changes")
+    team_files = {p: p.read_bytes() for p in (agent, team_values, package / "greetings.py")}
+
+    release = release_0_2_0(template)
+    assert not cruft.check(project), "behind the template once it releases"
+    capfd.readouterr()
+    update(project)
+    hook_output = capfd.readouterr()
+
+    assert (project / "Dockerfile").read_text().endswith(NEW_LABEL + "\n")
+    assert "version: 0.2.0" in (chart / "Chart.yaml").read_text()
+    assert (project / "docs" / "runbook.md").read_text().startswith("# Support Assistant runbook")
+    assert not (chart / "templates" / "NOTES.txt").exists(), "a file the release removed is removed"
+    assert {p: p.read_bytes() for p in team_files} == team_files, "team-owned and team-added files untouched"
+    vendored = project / "vendor" / "livekit-platform-sdk" / "pyproject.toml"
+    assert vendored.read_text() == (template.path / "sdk" / "pyproject.toml").read_text(), (
+        "SDK 0.2.0 vendored"
+    )
+    state = cruft_state(project)
+    assert (state["commit"], state["context"]["cookiecutter"]["_template_version"]) == (release, "0.2.0")
+    assert state["skip"] == post_gen.team_owned_paths(state["context"]["cookiecutter"])
+    assert "Next steps" not in hook_output.out, "onboarding text is printed on first generation only"
+    assert git(project, "diff", "--name-only", "--diff-filter=U") == "", "no conflicts"
+    clean = leftovers_check(project)
+    assert clean.returncode == 0, clean.stderr
+    assert cruft.check(project)
+
+    # the repo's own fast checks still pass on the updated tree (the smoke test runs in test_generated_repo)
+    uv = uv_binary()
+    sync = run([uv, "sync"], project, timeout=240)
+    assert sync.returncode == 0, sync.stderr[-4000:]
+    for check in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+        lint = run([uv, "run", "--no-sync", *check], project, timeout=60)
+        assert lint.returncode == 0, lint.stdout[-4000:] + lint.stderr[-2000:]
+    tests = run(
+        [uv, "run", "--no-sync", "pytest", "-v", "-p", "no:cacheprovider", "-k", "not smoke"], project, 180
+    )
+    assert tests.returncode == 0, tests.stdout[-6000:] + tests.stderr[-2000:]
+    assert "test_greetings.py::test_greeting_names_the_caller PASSED" in tests.stdout
+
+
+def test_team_edit_to_a_template_owned_line_becomes_a_git_conflict(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    project = generate(template, tmp_path / "out")
+    init_project(project)
+    dockerfile = project / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + 'LABEL org.example.team="voice"\n')
+    commit_all(project, "Team label")
+    release_0_2_0(template)
+
+    update(project)
+
+    assert git(project, "diff", "--name-only", "--diff-filter=U").split() == ["Dockerfile"]
+    text = dockerfile.read_text()
+    assert re.search(
+        r"^<<<<<<< .*\n.*org\.example\.team.*\n=======\n.*agent-template.*\n>>>>>>> ", text, re.M
+    )
+    assert (project / "docs" / "runbook.md").is_file(), "the rest of the release still arrives"
+    check = leftovers_check(project)
+    assert check.returncode == 1
+    assert "Dockerfile: unmerged" in check.stderr
+    assert re.search(r"^Dockerfile:\d+: conflict marker <<<<<<<", check.stderr, re.M)
+
+
+def test_a_hunk_that_cannot_merge_outside_git_is_left_as_a_rej_file_the_check_rejects(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    # without a git repository cruft falls back to `git apply --reject`
+    project = generate(template, tmp_path / "out")
+    dockerfile = project / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + 'LABEL org.example.team="voice"\n')
+    release_0_2_0(template)
+
+    update(project)
+
+    assert (project / "Dockerfile.rej").is_file()
+    assert NEW_LABEL not in dockerfile.read_text(), "not silently overwritten, not silently merged"
+    check = leftovers_check(project)
+    assert check.returncode == 1
+    assert "Dockerfile.rej: hunks `cruft update` could not apply: apply them to Dockerfile" in check.stderr
+
+
+EVERY_ANSWER = {
+    "agent_name": "Order Status Bot",
+    "agent_slug": "order-status",
+    "package_name": "order_status",
+    "description": "Tells callers where their order is.",
+    "owner_team": "Fulfilment Voice",
+    "owner_contact": "fulfilment-voice@contoso.com",
+    "codeowners": "@contoso/fulfilment-voice",
+    "entra_tenant_id": "11111111-2222-4333-8444-555555555555",
+    "agent_entra_app_id": "66666666-7777-4888-9999-aaaaaaaaaaaa",
+    "platform_app_id": "bbbbbbbb-cccc-4ddd-8eee-ffffffffffff",
+    "platform_url_nonprod": "https://voice-platform.test.contoso.com",
+    "platform_url_prod": "https://voice-platform.contoso.com",
+    "aks_namespace": "fulfilment-voice",
+    "container_registry": "contosovoice.azurecr.io",
+    "enforce_client_authz": False,
+    "sdk_source": "package",
+    "plugins": "openai+deepgram+cartesia",
+    "telemetry_exporter": "azure_monitor",
+    "ci_system": "azure_pipelines",
+    "python_version": "3.13",
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "new"),
+    [
+        ("container_registry", "fulfilmentagents.azurecr.io"),
+        ("platform_url_prod", "https://voice-platform-eu.contoso.com"),
+    ],
+)
+def test_changing_one_answer_rerenders_only_what_it_controls(
+    template: TemplateRepo, tmp_path: Path, question: str, new: str
+) -> None:
+    project = generate(template, tmp_path / "out", **EVERY_ANSWER)
+    init_project(project)
+    old = EVERY_ANSWER[question]
+    assert isinstance(old, str)
+    before = cruft_state(project)
+    expected_files = set(git(project, "grep", "-l", "-F", old, "--", ".", ":!.cruft.json").split())
+
+    update(project, extra_context={question: new})
+
+    changed = set(git(project, "diff", "HEAD", "--name-only", "--", ".", ":!.cruft.json").split())
+    assert changed == expected_files
+    diff = git(project, "diff", "HEAD", "-U0", "--", ".", ":!.cruft.json").splitlines()
+    removed = [line for line in diff if line.startswith("-") and not line.startswith("---")]
+    added = [line for line in diff if line.startswith("+") and not line.startswith("+++")]
+    assert removed, "the answer appears in generated files"
+    assert all(old in line for line in removed), removed
+    assert [line[1:].replace(new, old) for line in added] == [line[1:] for line in removed], "swaps only"
+    after = cruft_state(project)
+    assert after["context"]["cookiecutter"] == {**before["context"]["cookiecutter"], question: new}
+    assert (after["commit"], after["skip"]) == (before["commit"], before["skip"])
+
+
+def test_post_gen_leaves_cruft_json_alone_when_cruft_runs_it_or_the_file_exists(tmp_path: Path) -> None:
+    answers = {"package_name": "pkg", "agent_slug": "pkg", "_template": "x", "_repo_dir": str(REPO)}
+
+    assert post_gen.record_origin(tmp_path, {**answers, "_commit": "abc"}) == []
+    assert not (tmp_path / ".cruft.json").exists()
+    (tmp_path / ".cruft.json").write_text("{}")
+    assert post_gen.record_origin(tmp_path, answers) == []
+    assert (tmp_path / ".cruft.json").read_text() == "{}"
+
+
+def test_post_gen_without_a_git_template_warns_how_to_link_instead_of_failing(tmp_path: Path) -> None:
+    plain_dir = tmp_path / "template"
+    (plain_dir / "hooks").mkdir(parents=True)
+    (plain_dir / "cookiecutter.json").write_text("{}")
+    project = tmp_path / "project"
+    project.mkdir()
+
+    warnings = post_gen.record_origin(
+        project, {"package_name": "p", "agent_slug": "p", "_repo_dir": str(plain_dir)}
+    )
+
+    assert len(warnings) == 1
+    assert "not a git checkout" in warnings[0]
+    assert "cruft link" in warnings[0]
+    assert not (project / ".cruft.json").exists()
+
+
+def test_onboarding_is_skipped_only_while_cruft_renders_into_its_temporary_copy(tmp_path: Path) -> None:
+    under_cruft = {"_commit": "abc"}
+    with tempfile.TemporaryDirectory() as scratch:
+        rendering = Path(scratch) / "support-assistant"
+        rendering.mkdir()
+
+        assert post_gen.regenerating_for_cruft(under_cruft, rendering)
+        assert not post_gen.regenerating_for_cruft({}, rendering), "plain cookiecutter always onboards"
+    assert not post_gen.regenerating_for_cruft(under_cruft, tmp_path / "support-assistant"), "cruft create"
+
+
+def test_generated_ci_fails_when_behind_the_template_without_blocking_deploys(baker: Baker) -> None:
+    github = baker.bake(ci_system="github").path
+    workflow = yaml.safe_load((github / ".github" / "workflows" / "ci.yml").read_text())
+    jobs = workflow["jobs"]
+    template_job = next(
+        name for name, job in jobs.items() if any("cruft check" in s.get("run", "") for s in job["steps"])
+    )
+    assert all(template_job not in str(job.get("needs", "")) for job in jobs.values()), (
+        "deploys do not wait on it"
+    )
+    assert "schedule" in workflow[True], "weekly, even without pushes"  # PyYAML reads the `on:` key as True
+    assert any("check_template_update.py" in s.get("run", "") for s in jobs["lint-test"]["steps"])
+
+    pipelines = baker.bake(ci_system="azure_pipelines").path
+    pipeline = yaml.safe_load((pipelines / "azure-pipelines.yml").read_text())
+    stage = next(s for s in pipeline["stages"] if "cruft check" in json.dumps(s))
+    assert stage["dependsOn"] == []
+    assert "ne(variables['Build.Reason'], 'Schedule')" in next(
+        s["condition"] for s in pipeline["stages"] if s["stage"] == "build"
+    ), "scheduled runs never deploy"
+    assert "check_template_update.py" in json.dumps(pipeline["stages"][0])
+
+    makefile = (github / "Makefile").read_text()
+    assert "update --skip-apply-ask" in makefile
+    assert re.search(r"^update: .*## ", makefile, re.M)
+
+
+def test_dependency_updates_group_the_sdk_with_livekit_agents(baker: Baker) -> None:
+    dependabot = yaml.safe_load(
+        (baker.bake(ci_system="github").path / ".github" / "dependabot.yml").read_text()
+    )
+    uv_updates = next(u for u in dependabot["updates"] if u["package-ecosystem"] == "uv")
+    assert {"livekit-platform-sdk", "livekit-agents"} <= set(uv_updates["groups"]["livekit"]["patterns"])
+
+    renovate = json.loads((baker.bake(ci_system="none").path / "renovate.json").read_text())
+    group = next(rule for rule in renovate["packageRules"] if rule.get("groupName") == "livekit")
+    assert {"livekit-platform-sdk", "livekit-agents"} <= set(group["matchPackageNames"])
+    assert renovate["lockFileMaintenance"]["enabled"], (
+        "livekit-agents inside the SDK's range arrives via the lock"
+    )
+
+
+def test_changelog_states_this_release_and_the_sdk_it_pins() -> None:
+    questions = json.loads((REPO / "cookiecutter.json").read_text())
+    changelog = (REPO / "CHANGELOG.md").read_text()
+    sdk_version = re.search(r'^version = "([^"]+)"', (REPO / "sdk" / "pyproject.toml").read_text(), re.M)
+    assert sdk_version is not None
+
+    releases = re.findall(r"^## (\d+\.\d+\.\d+)$", changelog, re.M)
+    assert releases, "CHANGELOG.md has no `## X.Y.Z` release heading"
+    assert releases[0] == questions["_template_version"], "the newest release is the version generated"
+    newest = changelog.split(f"## {releases[0]}", 1)[1].split("\n## ", 1)[0]
+    assert f"livekit-platform-sdk {sdk_version.group(1)}" in newest
+    assert f"`{questions['_sdk_version_range']}`" in newest
+    assert "### Upgrading" in newest
