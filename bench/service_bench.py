@@ -1,0 +1,438 @@
+"""Service benchmark (issues 4 and 7): register, session start, the floor and webhook ingestion, with wrk.
+
+Every point runs ``runs`` times, interleaved (run 1 of every point, then run 2, ...), so slow drift on a
+shared machine spreads over all points instead of biasing one; the tables show medians and every run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench import wrk
+from bench.machine import Machine
+from bench.service_stack import (
+    API_KEY,
+    API_SECRET,
+    CALLER_EMAIL,
+    CALLER_PROFILE,
+    CALLER_USER_ID,
+    GATEWAY_AGENT_ID,
+    Stack,
+    running_stack,
+)
+from bench.stats import fmt, fmt_runs, median, ratio, target_row
+from bench.webhook_events import EVENTS_PER_SESSION, write_deliveries
+
+WARMUP_SECONDS = 2.0
+WEBHOOK_PROBE_SECONDS = 3.0
+WEBHOOK_PROBE_EVENTS = 6_000
+WEBHOOK_CONNECTIONS = 32
+# Each timed webhook run gets this many times the probe's rate x duration distinct events, so none repeats.
+WEBHOOK_HEADROOM = 2.0
+WEBHOOK_MAX_EVENTS = 200_000
+
+
+@dataclass
+class Point:
+    key: str
+    label: str
+    url: str
+    connections: int
+    request_file: Path
+    share: float = 1.0  # of the full duration: secondary points run shorter to keep `make bench` near 10 min
+    results: list[wrk.WrkResult] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"BENCH_REQUEST": str(self.request_file)}
+
+    def rps(self) -> float:
+        return median([r.rps for r in self.results])
+
+    def p50(self) -> float:
+        return median([r.p50_ms for r in self.results])
+
+    def p99(self) -> float:
+        return median([r.p99_ms for r in self.results])
+
+
+@dataclass
+class WebhookRun:
+    result: wrk.WrkResult
+    events: int
+    stored: int
+
+    @property
+    def stored_per_s(self) -> float:
+        return self.stored / self.result.duration_s
+
+
+def _request_file(path: Path, method: str, target: str, headers: dict[str, str], body: object) -> Path:
+    lines = [f"{method} {target}", "Content-Type: application/json"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    path.write_bytes(("\n".join(lines) + "\n\n" + json.dumps(body)).encode())
+    return path
+
+
+def _gateway_headers(client_id: str, *, profile: bool) -> dict[str, str]:
+    headers = {"client-id": client_id, "user-id": CALLER_USER_ID, "x-user-email": CALLER_EMAIL}
+    if profile:
+        headers["user-profile"] = CALLER_PROFILE
+    return headers
+
+
+def _check(response: httpx.Response, what: str) -> None:
+    if response.status_code != 200:
+        raise RuntimeError(f"{what} answered {response.status_code}: {response.text[:500]}")
+
+
+def _prepare(stack: Stack, work: Path) -> list[Point]:
+    """Register the session agents, warm the Graph cache, write one request file per endpoint."""
+    tenant = stack.tenant
+    entra_token = stack.entra_token()
+    with httpx.Client(timeout=30) as http:
+        for agent_id, enforce in ((tenant.enforced_agent_id, True), (tenant.open_agent_id, False)):
+            _check(
+                http.post(
+                    f"{stack.gateway_url}/api/agent/register",
+                    json={"service_config": {"enforce_client_authz": enforce}},
+                    headers=_gateway_headers(agent_id, profile=False),
+                ),
+                f"registering agent (enforce_client_authz={enforce})",
+            )
+        for agent_id in (tenant.enforced_agent_id, tenant.open_agent_id):
+            # the first session start for the enforcing agent asks Graph; the answer is cached from here on
+            _check(
+                http.post(
+                    f"{stack.gateway_url}/api/session/start",
+                    json={"agent_entra_app_id": agent_id, "metadata": {"ticket": 42}},
+                    headers=_gateway_headers(tenant.client_app_id, profile=True),
+                ),
+                "warming session start",
+            )
+        _check(
+            http.post(
+                f"{stack.entra_url}/api/agent/register",
+                json={},
+                headers={"Authorization": f"Bearer {entra_token}"},
+            ),
+            "entra-mode register",
+        )
+    graph_calls = len(stack.entra.graph_requests)
+    if graph_calls != 1:
+        raise RuntimeError(f"expected exactly one Graph call while warming the cache, saw {graph_calls}")
+
+    register_body = {"service_config": {"enforce_client_authz": True}}
+    files = {
+        "floor-mint": _request_file(work / "floor-mint.req", "POST", "/mint", {}, register_body),
+        "floor-constant": _request_file(work / "floor-constant.req", "POST", "/constant", {}, register_body),
+        "register": _request_file(
+            work / "register.req",
+            "POST",
+            "/api/agent/register",
+            _gateway_headers(GATEWAY_AGENT_ID, profile=False),
+            register_body,
+        ),
+        "register-entra": _request_file(
+            work / "register-entra.req",
+            "POST",
+            "/api/agent/register",
+            {"Authorization": f"Bearer {entra_token}"},
+            register_body,
+        ),
+        "session": _request_file(
+            work / "session.req",
+            "POST",
+            "/api/session/start",
+            _gateway_headers(tenant.client_app_id, profile=True),
+            {"agent_entra_app_id": tenant.enforced_agent_id, "metadata": {"ticket": 42}},
+        ),
+        "session-open": _request_file(
+            work / "session-open.req",
+            "POST",
+            "/api/session/start",
+            _gateway_headers(tenant.client_app_id, profile=True),
+            {"agent_entra_app_id": tenant.open_agent_id, "metadata": {"ticket": 42}},
+        ),
+    }
+    gw, en, fl = stack.gateway_url, stack.entra_url, stack.floor_url
+    specs = [
+        ("floor-mint", "floor: bare Starlette, mints the agent token", fl, (32, 128), 1.0),
+        ("floor-constant", "floor: bare Starlette, constant JSON", fl, (32,), 0.5),
+        ("register", "`POST /api/agent/register` (gateway)", gw, (32, 128), 1.0),
+        ("register-entra", "`POST /api/agent/register` (entra: JWT validated)", en, (32,), 0.5),
+        ("session", "`POST /api/session/start` (authz on, Graph cache warm)", gw, (32, 128), 1.0),
+        ("session-open", "`POST /api/session/start` (enforce_client_authz=false)", gw, (32,), 0.5),
+    ]
+    return [
+        Point(f"{key}@{c}", label, base, c, files[key], share)
+        for key, label, base, conns, share in specs
+        for c in conns
+    ]
+
+
+def _webhook_url(stack: Stack) -> str:
+    return f"{stack.gateway_url}/livekit/webhook"
+
+
+def _stored_events(stack: Stack) -> int:
+    return stack.count("SELECT count(*) FROM webhook_events")
+
+
+def _settle(stack: Stack, timeout: float = 20.0) -> None:
+    """Wait until the audit writer has drained what the last point queued, so it does not slow the next."""
+    query = "SELECT (SELECT count(*) FROM agent_registrations) + (SELECT count(*) FROM agent_jobs)"
+    deadline = time.monotonic() + timeout
+    last = stack.count(query)
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = stack.count(query)
+        if now == last:
+            return
+        last = now
+
+
+def _webhook_run(stack: Stack, path: Path, events: int, duration: float) -> WebhookRun:
+    before = _stored_events(stack)
+    result = wrk.run(
+        _webhook_url(stack), "replay.lua", WEBHOOK_CONNECTIONS, duration, {"BENCH_REQUESTS": str(path)}
+    )
+    return WebhookRun(result, events, _stored_events(stack) - before)
+
+
+@dataclass
+class ServiceResults:
+    machine: Machine
+    duration: float
+    runs: int
+    points: list[Point]
+    webhook: list[WebhookRun]
+    webhook_events_per_run: int
+    register_ok: int
+    audit_rows: int
+    audit_dropped: int
+    session_ok: int
+    session_rows: int
+    rooms_completed: int
+    rooms_total: int
+    commands: list[str]
+
+
+def run(duration: float, runs: int, work: Path) -> ServiceResults:
+    machine = Machine()
+    machine.add_tool("wrk", ["wrk", "--version"])
+    with running_stack(work) as stack:
+        machine.add_tool("PostgreSQL", [str(stack.cluster.bin / "postgres"), "--version"])
+        points = _prepare(stack, work)
+        warmups: list[tuple[Point, wrk.WrkResult]] = []
+        for point in points:
+            if point.connections == 32:
+                warmups.append((point, wrk.run(point.url, "post.lua", 32, WARMUP_SECONDS, point.env)))
+                _settle(stack)
+
+        probe_file = work / "webhooks-probe.txt"
+        sessions = write_deliveries(
+            probe_file, events=WEBHOOK_PROBE_EVENTS, first_session=0, **_signing(stack)
+        )
+        probe = _webhook_run(stack, probe_file, sessions * EVENTS_PER_SESSION, WEBHOOK_PROBE_SECONDS)
+        per_run = min(
+            WEBHOOK_MAX_EVENTS, math.ceil(max(probe.stored_per_s, 500.0) * duration * WEBHOOK_HEADROOM)
+        )
+        webhook_files = []
+        for index in range(runs):
+            path = work / f"webhooks-{index + 1}.txt"
+            first = sessions + index * (per_run // EVENTS_PER_SESSION + 1)
+            count = write_deliveries(path, events=per_run, first_session=first, **_signing(stack))
+            webhook_files.append((path, count * EVENTS_PER_SESSION))
+
+        webhook: list[WebhookRun] = []
+        for index in range(runs):
+            for point in points:
+                seconds = duration * point.share
+                point.results.append(wrk.run(point.url, "post.lua", point.connections, seconds, point.env))
+                _settle(stack)
+            path, events = webhook_files[index]
+            webhook.append(_webhook_run(stack, path, events, duration))
+
+        stack.stop_services()  # graceful: the audit queue is flushed before the counts below
+        register_results = [r for p in points if p.key.startswith("register") for r in p.results]
+        register_results += [r for p, r in warmups if p.key.startswith("register")]
+        session_results = [r for p in points if p.key.startswith("session") for r in p.results]
+        session_results += [r for p, r in warmups if p.key.startswith("session")]
+        results = ServiceResults(
+            machine=machine,
+            duration=duration,
+            runs=runs,
+            points=points,
+            webhook=webhook,
+            webhook_events_per_run=per_run,
+            register_ok=sum(r.ok for r in register_results),
+            audit_rows=stack.count("SELECT count(*) FROM agent_registrations"),
+            audit_dropped=_audit_dropped(stack),
+            session_ok=sum(r.ok for r in session_results),
+            session_rows=stack.count("SELECT count(*) FROM agent_jobs WHERE room_name NOT LIKE 'BENCH%'"),
+            rooms_completed=stack.count(
+                "SELECT count(*) FROM agent_jobs WHERE room_name LIKE 'BENCH%' AND status = 'completed'"
+            ),
+            rooms_total=stack.count("SELECT count(*) FROM agent_jobs WHERE room_name LIKE 'BENCH%'"),
+            commands=_commands(points, stack, duration),
+        )
+    machine.finish()
+    return results
+
+
+def _audit_dropped(stack: Stack) -> int:
+    """Audit records each lkps process reports dropped (queue full) in its "lkps stopped" log line."""
+    dropped = 0
+    for child in stack.children:
+        for line in child.log.read_text(errors="replace").splitlines():
+            if '"lkps stopped"' in line:
+                dropped += int(json.loads(line).get("audit_dropped", 0))
+    return dropped
+
+
+def _signing(stack: Stack) -> dict[str, str]:
+    return {"api_key": API_KEY, "api_secret": API_SECRET, "agent_app_id": stack.tenant.open_agent_id}
+
+
+def _commands(points: list[Point], stack: Stack, duration: float) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for point in points:
+        line = wrk.display(
+            f"{point.url}/",
+            "post.lua",
+            point.connections,
+            duration * point.share,
+            {"BENCH_REQUEST": point.request_file.name},
+        )
+        if line not in seen:
+            seen.add(line)
+            out.append(line)
+    out.append(
+        wrk.display(
+            _webhook_url(stack),
+            "replay.lua",
+            WEBHOOK_CONNECTIONS,
+            duration,
+            {"BENCH_REQUESTS": "webhooks-N.txt"},
+        )
+    )
+    return out
+
+
+def _setup_line(results: ServiceResults) -> str:
+    return (
+        "- Setup: one `lkps serve` process (uvicorn, one worker, production logging: JSON at INFO) on"
+        " PostgreSQL 15 (fsync off, loopback) with auditing on; Entra/Graph and LiveKit stand-ins; wrk on"
+        " the same machine (it shares the CPUs with the service and PostgreSQL)."
+        f" {results.duration:g} s per point"
+        f" ({wrk.whole_seconds(results.duration / 2)} s for the entra-mode, constant-floor and authz-off"
+        " points),"
+        f" {results.runs} run(s) interleaved, medians; warm-up {WARMUP_SECONDS:g} s per endpoint first."
+    )
+
+
+def _throughput_table(results: ServiceResults) -> list[str]:
+    lines = [
+        "| endpoint | connections | req/s (median) | p50 ms | p99 ms | non-2xx | req/s per run |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for p in results.points:
+        errors = sum(r.non_2xx + r.socket_errors for r in p.results)
+        runs = fmt_runs([r.rps for r in p.results])
+        lines.append(
+            f"| {p.label} | {p.connections} | {fmt(p.rps())} | {fmt(p.p50(), 2)} | {fmt(p.p99(), 2)} |"
+            f" {errors} | {runs} |"
+        )
+    hook = results.webhook
+    p50 = median([w.result.p50_ms for w in hook])
+    p99 = median([w.result.p99_ms for w in hook])
+    errors = sum(w.result.non_2xx + w.result.socket_errors for w in hook)
+    runs = fmt_runs([w.stored_per_s for w in hook])
+    rate = fmt(_webhook_rate(results))
+    lines.append(
+        f"| `POST /livekit/webhook` (events stored/s) | {WEBHOOK_CONNECTIONS} | {rate} |"
+        f" {fmt(p50, 2)} | {fmt(p99, 2)} | {errors} | {runs} |"
+    )
+    return lines
+
+
+def _webhook_rate(results: ServiceResults) -> float:
+    return median([w.stored_per_s for w in results.webhook])
+
+
+def _targets_table(results: ServiceResults) -> list[str]:
+    def rps(key: str) -> float:
+        return next(p for p in results.points if p.key == key).rps()
+
+    register_p99 = next(p for p in results.points if p.key == "register@32").p99()
+    rows = [
+        target_row("register / floor (mint), 32 conn.", ratio(rps("register@32"), rps("floor-mint@32")), 0.5),
+        target_row(
+            "register / floor (mint), 128 conn.", ratio(rps("register@128"), rps("floor-mint@128")), 0.5
+        ),
+        target_row(
+            "register / floor (constant JSON), 32 conn.",
+            ratio(rps("register@32"), rps("floor-constant@32")),
+            0.5,
+        ),
+        target_row("register p99 at 32 conn. (ms)", register_p99, 12.0, at_least=False),
+        target_row("session start / register, 32 conn.", ratio(rps("session@32"), rps("register@32")), 0.8),
+        target_row(
+            "session start / register, 128 conn.", ratio(rps("session@128"), rps("register@128")), 0.8
+        ),
+        target_row("webhook events stored per second", _webhook_rate(results), 2000.0, digits=0),
+    ]
+    return ["| ratio / figure | value | target | met |", "|---|---:|---|---|", *rows]
+
+
+def _checks(results: ServiceResults) -> list[str]:
+    wrapped = sum(w.result.wrapped for w in results.webhook)
+    return [
+        "Checks made in the same run (the numbers above mean something only if these hold):",
+        "",
+        f"- Auditing kept up: {results.audit_rows:,} `agent_registrations` rows after a graceful stop for"
+        f" {results.register_ok:,} successful `register` responses counted by wrk (rows may exceed"
+        " responses: wrk does not count requests still in flight when it stops); audit records the"
+        f" services reported dropped: {results.audit_dropped}.",
+        f"- Session starts recorded: {results.session_rows:,} `agent_jobs` rows (`requested`) for"
+        f" {results.session_ok:,} successful responses.",
+        "- Webhooks: every timed run replayed distinct, validly signed deliveries (up to"
+        f" {results.webhook_events_per_run:,} per run, whole sessions of {EVENTS_PER_SESSION} events);"
+        " events/s = rows added to `webhook_events` during the run / its duration;"
+        f" {results.rooms_completed:,} of {results.rooms_total:,} rooms reached `completed` (the others"
+        " still had events unsent when their run ended); replays that ran out of distinct events:"
+        f" {wrapped}.",
+        "- The Graph cache was warmed by one session start before the runs (exactly one Graph call seen).",
+    ]
+
+
+def markdown(results: ServiceResults) -> str:
+    """The service section of docs/benchmarks.md."""
+    lines = [
+        "## Service (issues 4 and 7)",
+        "",
+        results.machine.markdown(),
+        _setup_line(results),
+        "",
+        *_throughput_table(results),
+        "",
+        *_targets_table(results),
+        "",
+        *_checks(results),
+        "",
+        "Commands (ports are this run's; `bench/service_bench.py` writes the `BENCH_REQUEST` files):",
+        "",
+        "```",
+        "make bench BENCH=service",
+        *results.commands,
+        "```",
+    ]
+    return "\n".join(lines)
