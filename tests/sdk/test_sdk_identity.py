@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 from conftest import AgentApp
 
-from livekit_platform_sdk.identity import DEFAULT_CHAIN, SERVICE_PRINCIPAL, CredentialError, PlatformIdentity
+from livekit_platform_sdk.identity import (
+    AZURE_HTTP_LOGGER,
+    DEFAULT_CHAIN,
+    SERVICE_PRINCIPAL,
+    CredentialError,
+    PlatformIdentity,
+    quiet_azure_http_logging,
+)
 from livekit_platform_sdk.settings import Settings
 from livekit_platform_sdk.testing.entra import EntraStandIn
 from livekit_platform_sdk.testing.platform import REGISTER_ROLE
@@ -75,3 +83,17 @@ async def test_a_rejected_secret_is_reported_for_the_service_principal_without_t
     assert [way for way, _ in error.value.attempts] == [SERVICE_PRINCIPAL]
     assert "AADSTS" in str(error.value)
     assert wrong not in str(error.value)
+
+
+def test_azure_http_request_logging_is_quiet_unless_the_application_chose_a_level() -> None:
+    http_log = logging.getLogger(AZURE_HTTP_LOGGER)
+    saved = http_log.level
+    try:
+        http_log.setLevel(logging.NOTSET)
+        quiet_azure_http_logging()
+        assert http_log.level == logging.WARNING
+        http_log.setLevel(logging.DEBUG)
+        quiet_azure_http_logging()
+        assert http_log.level == logging.DEBUG
+    finally:
+        http_log.setLevel(saved)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,18 @@ SERVICE_PRINCIPAL = (
 )
 DEFAULT_CHAIN = "DefaultAzureCredential (workload identity, managed identity, Azure CLI, ...)"
 _SP_VARIABLES = ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID")
+AZURE_HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+
+
+def quiet_azure_http_logging() -> None:
+    """azure-core logs every request and response at INFO, and livekit-agents' CLI enables INFO: without this
+    each token request floods the agent's logs. An application that set the logger's level keeps it."""
+    http_log = logging.getLogger(AZURE_HTTP_LOGGER)
+    if http_log.level == logging.NOTSET:
+        http_log.setLevel(logging.WARNING)
+
+
+quiet_azure_http_logging()
 
 
 class CredentialError(RuntimeError):
