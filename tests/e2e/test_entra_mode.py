@@ -199,6 +199,12 @@ def _deliveries(system: System, room: str) -> list[WebhookDelivery]:
     return [d for d in system.livekit.webhook_deliveries if d.room_name == room and d.status == "delivered"]
 
 
+def _settled(system: System, room: str) -> bool:
+    mine = [d for d in system.livekit.webhook_deliveries if d.room_name == room]
+    left = [d for d in mine if d.event == "participant_left" and d.status == "delivered"]
+    return len(left) >= 2 and all(d.status != "pending" for d in mine)
+
+
 def _post_webhook(system: System, body: str, authorization: str) -> tuple[int, dict[str, object]]:
     response = httpx.post(
         f"{system.service.url}/livekit/webhook",
@@ -221,8 +227,10 @@ def test_webhooks_replayed_duplicated_reordered_or_tampered_change_no_lifecycle_
     room, participant, _ = deployment.session({"ticket": "webhooks"})
     system.livekit.leave(room, participant)
     eventually(lambda: (r := deployment.lifecycle(room)) and r["status"] in FINAL, timeout=30, what="ended")
+    # Settled: the client and the agent have both left, and nothing for this room is still being delivered
+    # (the agent's own participant_left can arrive after the row already reads as ended).
     delivered = eventually(
-        lambda: len(found := _deliveries(system, room)) >= 4 and found,
+        lambda: _settled(system, room) and _deliveries(system, room),
         timeout=30,
         what="the room's webhooks delivered",
     )
@@ -296,10 +304,12 @@ def test_an_agent_whose_role_is_removed_is_refused_renewal_drains_and_exits_non_
     refused = [s for s in system.otlp.spans if s.name == "platform.renew" and s.status_code == "ERROR"]
     assert any(s.attributes.get("http.response.status_code") == 403 for s in refused)
 
-    # The service still knows the agent registered (it answers 404 only for agents that never did), so a new
-    # session is accepted; its dispatch waits, since no worker of the revoked agent can register any more.
+    # The refused renewal revoked the agent's registration in the service, so a new session is refused at
+    # once instead of being accepted with a dispatch that no worker of the revoked agent could ever take.
     response = system.start_session(deployment.client, deployment.agent_id)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "agent_not_registered"
+    assert f"agent {deployment.agent_id}'s registration was revoked at " in response.json()["detail"]
 
 
 def test_no_token_or_secret_appears_in_any_log_or_span(deployment: Deployment) -> None:

@@ -10,7 +10,17 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from livekit import api
-from service_helpers import API_KEY, API_SECRET, fetch_rows, new_agent_id, running_app, sign_webhook
+from service_helpers import (
+    API_KEY,
+    API_SECRET,
+    REGISTER,
+    Tenant,
+    fetch_rows,
+    new_agent_id,
+    new_app,
+    running_app,
+    sign_webhook,
+)
 from support.postgres import PostgresCluster
 from test_webhooks import T0, event, room_name
 
@@ -88,6 +98,44 @@ async def test_registrations_during_an_outage_are_all_audited_after_restart(
     assert sorted(r["worker_identity"] for r in rows) == sorted(identities)
     counts = await fetch_rows(settings.database_url, "SELECT sum(registration_count) AS n FROM agents")
     assert counts == [{"n": 65}]
+
+
+async def test_a_revocation_during_an_outage_applies_at_once_and_is_written_after_restart(
+    tenant: Tenant, entra_settings: Settings, outage: Outage
+) -> None:
+    agent = new_app(tenant.entra, display_name="agent revoked during an outage")
+    tenant.entra.assign_role(agent.app_id, tenant.platform.app_id, REGISTER)
+    body = {"agent_entra_app_id": agent.app_id}
+    client = await tenant.bearer(tenant.client)
+    async with running_app(entra_settings) as app:
+        registered = await app.client.post("/api/agent/register", json={}, headers=await tenant.bearer(agent))
+        assert registered.status_code == 200
+        await app.handlers.audit.flush()
+
+        await outage.begin()
+        tenant.entra.remove_role(agent.app_id, tenant.platform.app_id, REGISTER)
+        refused = await app.client.post("/api/agent/register", json={}, headers=await tenant.bearer(agent))
+        assert refused.status_code == 403
+        await wait_for(lambda: app.handlers.audit.failed_attempts >= 1)
+        session = await app.client.post("/api/session/start", json=body, headers=client)
+        assert session.status_code == 404
+        assert "was revoked at" in session.json()["detail"]
+
+        await outage.end()
+        await asyncio.wait_for(app.handlers.audit.flush(), 30)
+
+    rows = await fetch_rows(
+        entra_settings.database_url,
+        "SELECT revoked FROM agent_registrations WHERE entra_app_id = :a",
+        a=agent.app_id,
+    )
+    assert rows == [{"revoked": True}]
+    agents = await fetch_rows(
+        entra_settings.database_url,
+        "SELECT revoked_at FROM agents WHERE entra_app_id = :a",
+        a=agent.app_id,
+    )
+    assert agents[0]["revoked_at"] is not None
 
 
 async def test_webhooks_during_an_outage_get_503_and_succeed_when_retried(

@@ -52,7 +52,12 @@ def create_app(
         settings=settings,
         identity=identity or build_identity(settings, http=http),
         minter=TokenMinter(settings.livekit_api_key, settings.livekit_api_secret),
-        registry=AgentRegistry(engine, time.monotonic, ttl=settings.registry_cache_ttl),
+        registry=AgentRegistry(
+            engine,
+            time.monotonic,
+            legacy_token_ttl=settings.agent_token_ttl,
+            ttl=settings.registry_cache_ttl,
+        ),
         authorizer=authorizer or GraphAuthorizer(settings, build_credential(settings), http=http),
         audit=AuditWriter(
             engine,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import and_, bindparam, case, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -37,8 +38,10 @@ class Registration:
     requester_email: str | None
     identity_mode: str
     enforce_client_authz: bool
-    issued_at: dt.datetime
-    expires_at: dt.datetime
+    issued_at: dt.datetime  # the token's nbf (whole seconds)
+    expires_at: dt.datetime  # the token's exp
+    # When the service registered the agent, to the microsecond: orders it against revocations.
+    registered_at: dt.datetime
 
     def row(self) -> dict[str, Any]:
         return {
@@ -56,7 +59,15 @@ class Registration:
         }
 
 
-AuditRecord = Registration | JobFacts
+@dataclass(frozen=True)
+class Revocation:
+    """A registration refused for a missing app role: the agent's earlier registrations are revoked."""
+
+    entra_app_id: str
+    revoked_at: dt.datetime
+
+
+AuditRecord = Registration | Revocation | JobFacts
 
 
 class AuditWriter:
@@ -185,52 +196,105 @@ class AuditWriter:
                 )
 
     async def _write(self, conn: AsyncConnection, batch: list[AuditRecord]) -> None:
-        registrations = [r for r in batch if isinstance(r, Registration)]
+        # Registrations and revocations are written in the order they happened: a revocation marks only
+        # the registration rows already written, never one made after it (possibly in the same second).
+        run: list[Registration] = []
+        for record in batch:
+            if isinstance(record, Registration):
+                run.append(record)
+            elif isinstance(record, Revocation):
+                await _write_registrations(conn, run)
+                run = []
+                await _write_revocation(conn, record)
+        await _write_registrations(conn, run)
         facts = [r for r in batch if isinstance(r, JobFacts)]
-        dialect = conn.dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        if registrations:
-            # Idempotent: a batch whose commit outcome was unknown may be written twice.
-            await conn.execute(
-                insert(agent_registrations).on_conflict_do_nothing(index_elements=["id"]),
-                [fit(agent_registrations, r.row()) for r in registrations],
-            )
-            latest: dict[str, Registration] = {}
-            counts: dict[str, int] = {}
-            for r in registrations:
-                key = r.entra_app_id
-                counts[key] = counts.get(key, 0) + 1
-                if key not in latest or r.issued_at >= latest[key].issued_at:
-                    latest[key] = r
-            upsert = insert(agents)
-            statement = upsert.on_conflict_do_update(
-                index_elements=["entra_app_id"],
-                set_={
-                    "enforce_client_authz": upsert.excluded.enforce_client_authz,
-                    "last_registered_at": upsert.excluded.last_registered_at,
-                    "last_worker_identity": upsert.excluded.last_worker_identity,
-                    "registration_count": agents.c.registration_count + upsert.excluded.registration_count,
-                },
-                # A replica's older registration arriving late must not overwrite a newer one.
-                where=agents.c.last_registered_at <= upsert.excluded.last_registered_at,
-            )
-            # Sorted keys: replicas upserting the same agents lock rows in the same order (no deadlock).
-            await conn.execute(
-                statement,
-                [
-                    fit(
-                        agents,
-                        {
-                            "entra_app_id": key,
-                            "enforce_client_authz": latest[key].enforce_client_authz,
-                            "first_registered_at": latest[key].issued_at,
-                            "last_registered_at": latest[key].issued_at,
-                            "last_worker_identity": latest[key].worker_identity,
-                            "registration_count": counts[key],
-                        },
-                    )
-                    for key in sorted(latest)
-                ],
-            )
         if facts:
             await merge_into_db(conn, facts, self._now())
+
+
+async def _write_registrations(conn: AsyncConnection, registrations: list[Registration]) -> None:
+    if not registrations:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    # Idempotent: a batch whose commit outcome was unknown may be written twice.
+    await conn.execute(
+        insert(agent_registrations).on_conflict_do_nothing(index_elements=["id"]),
+        [fit(agent_registrations, r.row()) for r in registrations],
+    )
+    latest: dict[str, Registration] = {}
+    counts: dict[str, int] = {}
+    for r in registrations:
+        key = r.entra_app_id
+        counts[key] = counts.get(key, 0) + 1
+        if key not in latest or r.registered_at >= latest[key].registered_at:
+            latest[key] = r
+    upsert = insert(agents)
+    statement = upsert.on_conflict_do_update(
+        index_elements=["entra_app_id"],
+        set_={
+            "enforce_client_authz": upsert.excluded.enforce_client_authz,
+            "last_registered_at": upsert.excluded.last_registered_at,
+            "last_worker_identity": upsert.excluded.last_worker_identity,
+            "registration_count": agents.c.registration_count + upsert.excluded.registration_count,
+            "token_expires_at": upsert.excluded.token_expires_at,
+            # A newer registration makes the agent active again, unless a revocation written earlier
+            # (another replica's) happened after it.
+            "revoked_at": case(
+                (agents.c.revoked_at >= upsert.excluded.last_registered_at, agents.c.revoked_at),
+                else_=None,
+            ),
+        },
+        # A replica's older registration arriving late must not overwrite a newer one.
+        where=agents.c.last_registered_at <= upsert.excluded.last_registered_at,
+    )
+    # Sorted keys: replicas upserting the same agents lock rows in the same order (no deadlock).
+    await conn.execute(
+        statement,
+        [
+            fit(
+                agents,
+                {
+                    "entra_app_id": key,
+                    "enforce_client_authz": latest[key].enforce_client_authz,
+                    "first_registered_at": latest[key].registered_at,
+                    "last_registered_at": latest[key].registered_at,
+                    "last_worker_identity": latest[key].worker_identity,
+                    "registration_count": counts[key],
+                    "token_expires_at": latest[key].expires_at,
+                    "revoked_at": None,
+                },
+            )
+            for key in sorted(latest)
+        ],
+    )
+
+
+_REVOKE_AGENT = (
+    update(agents)
+    .where(
+        and_(
+            agents.c.entra_app_id == bindparam("agent"),
+            # Only a registration the refusal followed; the latest refusal's time is kept.
+            agents.c.last_registered_at <= bindparam("at"),
+            or_(agents.c.revoked_at.is_(None), agents.c.revoked_at < bindparam("at")),
+        )
+    )
+    .values(revoked_at=bindparam("at"))
+)
+_REVOKE_REGISTRATIONS = (
+    update(agent_registrations)
+    .where(
+        and_(
+            agent_registrations.c.entra_app_id == bindparam("agent"),
+            agent_registrations.c.revoked.is_(False),
+            agent_registrations.c.issued_at <= bindparam("at"),
+        )
+    )
+    .values(revoked=True, revoked_at=bindparam("at"))
+)
+
+
+async def _write_revocation(conn: AsyncConnection, revocation: Revocation) -> None:
+    params = {"agent": revocation.entra_app_id, "at": revocation.revoked_at}
+    await conn.execute(_REVOKE_AGENT, params)
+    await conn.execute(_REVOKE_REGISTRATIONS, params)

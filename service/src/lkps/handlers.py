@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import __version__
-from .audit import AuditWriter, Registration
+from .audit import AuditWriter, Registration, Revocation
 from .errors import ApiError, bad_request
 from .graph import ClientAuthorizer, GraphUnavailableError
 from .health import HealthChecker
-from .identity import Identity, IdentityResolver
+from .identity import Identity, IdentityResolver, MissingRoleError
 from .jobs import JobFacts
 from .registry import AgentRecord, AgentRegistry
 from .settings import Settings
@@ -63,7 +63,11 @@ class Handlers:
         )
 
     async def register_agent(self, request: Request) -> Response:
-        caller = await self.identity.resolve(request.headers, "register")
+        try:
+            caller = await self.identity.resolve(request.headers, "register")
+        except MissingRoleError as exc:
+            self._revoke(exc.app_id)
+            raise
         body = await _json_object(request, allow_empty=True)
         enforce = _enforce_client_authz(body)
         agent_id = _agent_app_id(caller, self.settings)
@@ -74,7 +78,9 @@ class Handlers:
         token = self.minter.agent_token(identity=worker_identity, name=agent_id, now=issued, ttl=ttl)
         # The audit row states exactly the token's nbf/exp (whole seconds).
         issued_at = dt.datetime.fromtimestamp(issued, dt.timezone.utc)
-        self.registry.record(AgentRecord(agent_id, enforce, issued_at))
+        expires_at = dt.datetime.fromtimestamp(issued + ttl, dt.timezone.utc)
+        registered_at = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+        self.registry.record(AgentRecord(agent_id, enforce, registered_at, expires_at))
         self.audit.submit(
             Registration(
                 id=str(uuid.uuid4()),
@@ -86,7 +92,8 @@ class Handlers:
                 identity_mode=self.settings.identity_mode,
                 enforce_client_authz=enforce,
                 issued_at=issued_at,
-                expires_at=dt.datetime.fromtimestamp(issued + ttl, dt.timezone.utc),
+                expires_at=expires_at,
+                registered_at=registered_at,
             )
         )
         log.info(
@@ -103,17 +110,11 @@ class Handlers:
         agent_id = _uuid_field(body)
         metadata = _metadata(body)
         cwid = self._cwid(caller)
-        agent = await self.registry.lookup(agent_id)
-        if agent is None:
-            raise ApiError(
-                404,
-                "agent_not_registered",
-                f"agent {agent_id} has not registered: start the agent (it registers through the SDK) first",
-                "agent_entra_app_id",
-            )
+        now = self.clock()
+        agent = await self.registry.lookup(agent_id, dt.datetime.fromtimestamp(now, dt.timezone.utc))
+        agent = _require_active(agent_id, agent, now)
         if agent.enforce_client_authz:
             await self._authorize(agent_id, caller)
-        now = self.clock()
         room = f"{cwid}-{agent_id}-{int(now)}-{secrets.token_hex(2)}"
         identity = caller.email or caller.user_id or cwid
         name = caller.display_name or caller.email or cwid
@@ -165,6 +166,18 @@ class Handlers:
         )
         return JSONResponse({"status": "processed" if is_new else "duplicate", "event": event.event})
 
+    def _revoke(self, app_id: str | None) -> None:
+        """A valid application token without the register role: the app's earlier registrations no longer
+        stand (its worker drains and exits), so its sessions are refused from now on, not dispatched."""
+        try:
+            agent_id = str(uuid.UUID(app_id or ""))
+        except ValueError:
+            return  # not an application token, or no app ID: nothing to revoke
+        at = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc)
+        self.registry.revoke(agent_id, at)
+        self.audit.submit(Revocation(entra_app_id=agent_id, revoked_at=at))
+        log.warning("agent registration refused: agent revoked", extra={"agent_entra_app_id": agent_id})
+
     def _cwid(self, caller: Identity) -> str:
         raw = caller.cwid or caller.user_id
         if not raw:
@@ -207,6 +220,26 @@ class Handlers:
                 self.authorizer.denial_reason(agent_id, caller.client_id),
                 "agent_entra_app_id",
             )
+
+
+def _require_active(agent_id: str, agent: AgentRecord | None, now: float) -> AgentRecord:
+    """The agent, if a session may be dispatched to it: registered, not revoked, its token unexpired."""
+    if agent is None:
+        detail = f"agent {agent_id} has not registered: start the agent (it registers through the SDK) first"
+    elif agent.revoked_at is not None:
+        detail = (
+            f"agent {agent_id}'s registration was revoked at {_iso(agent.revoked_at.timestamp())}: its last"
+            " registration was refused (the Entra app role was removed); restore the role and restart the"
+            " agent"
+        )
+    elif agent.expires_at.timestamp() <= now:
+        detail = (
+            f"agent {agent_id}'s registration expired at {_iso(agent.expires_at.timestamp())}: the agent"
+            " stopped renewing; is it running?"
+        )
+    else:
+        return agent
+    raise ApiError(404, "agent_not_registered", detail, "agent_entra_app_id")
 
 
 def _iso(ts: float) -> str:

@@ -39,6 +39,20 @@ class Identity:
     cwid: str | None
 
 
+class MissingRoleError(ApiError):
+    """403: a valid token without the endpoint's app role. ``app_id`` is the calling application's ID when
+    the token is the application's own (client credentials), so a refused registration can revoke it."""
+
+    def __init__(self, role: str, app_id: str | None) -> None:
+        super().__init__(
+            403,
+            "forbidden",
+            f"the token has no '{role}' app role: assign the role to the calling application or user"
+            " in the platform's Entra app registration",
+        )
+        self.app_id = app_id
+
+
 class IdentityResolver(Protocol):
     async def resolve(self, headers: Headers, endpoint: Endpoint) -> Identity: ...
 
@@ -142,16 +156,13 @@ class EntraIdentity:
     async def resolve(self, headers: Headers, endpoint: Endpoint) -> Identity:
         token = _bearer(headers)
         claims = await self._validate(token)
+        client_id = _text(claims.get("azp")) or _text(claims.get("appid"))
         role = self._roles[endpoint]
         roles = claims.get("roles")
         if role and (not isinstance(roles, list) or role not in roles):
-            raise ApiError(
-                403,
-                "forbidden",
-                f"the token has no '{role}' app role: assign the role to the calling application or user"
-                " in the platform's Entra app registration",
-            )
-        client_id = _text(claims.get("azp")) or _text(claims.get("appid"))
+            # Only an application token (no delegated scopes) speaks for the app itself: a user signing in
+            # through the agent's app registration must not be able to revoke the agent.
+            raise MissingRoleError(role, client_id if "scp" not in claims else None)
         cwid = next((c for c in (_text(claims.get(n)) for n in self._cwid_claims) if c), None)
         return Identity(
             client_id=client_id,

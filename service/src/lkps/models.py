@@ -58,6 +58,10 @@ agents = Table(
     Column("last_registered_at", UTCDateTime, nullable=False),
     Column("last_worker_identity", String(128), nullable=False),
     Column("registration_count", Integer, nullable=False, server_default="1"),
+    # Revision 0002: the latest platform token's expiry (NULL only for rows older than the revision that
+    # the audit table could not fill in) and when a refused registration revoked the agent.
+    Column("token_expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
 )
 
 agent_registrations = Table(

@@ -61,7 +61,10 @@ def document() -> dict[str, Any]:
                         "200": _json({"$ref": "#/components/schemas/RegisterResponse"}, "Token issued."),
                         "400": _error("Invalid body, or the caller's client ID is missing or not a GUID."),
                         "401": _error("Missing or invalid bearer token (entra mode)."),
-                        "403": _error("The token lacks the register app role (entra mode)."),
+                        "403": _error(
+                            "The token lacks the register app role (entra mode); an application token"
+                            " refused this way also revokes the agent's registration."
+                        ),
                         "413": _error("The body exceeds 64 KiB."),
                         "503": _error("Entra signing keys unavailable (entra mode)."),
                     },
@@ -93,7 +96,11 @@ def document() -> dict[str, Any]:
                             "The token lacks the session app role (entra mode), or the client is not"
                             " pre-authorized for the agent's access_as_client scope."
                         ),
-                        "404": _error("The agent has never registered."),
+                        "404": _error(
+                            "The agent is not registered: it never registered, its registration was revoked"
+                            " (a registration refused for a removed app role, entra mode), or its latest"
+                            " worker token expired without renewal."
+                        ),
                         "413": _error("The body exceeds 64 KiB."),
                         "503": _error("Graph, the agent registry or the Entra signing keys are unavailable."),
                     },

@@ -262,8 +262,7 @@ class _Reader:
             gateway_user_id_header=self.text("LKPS_GATEWAY_USER_ID_HEADER", "user-id").lower(),
             gateway_email_header=self.text("LKPS_GATEWAY_EMAIL_HEADER", "x-user-email").lower(),
             gateway_profile_headers=tuple(
-                h.lower()
-                for h in self.listing("LKPS_GATEWAY_PROFILE_HEADERS", "user-profile,x-user-profile")
+                h.lower() for h in self.listing("LKPS_GATEWAY_PROFILE_HEADERS", "user-profile,x-user-profile")
             ),
             ca_file=self.ca_file(),
             graph_url=self.url(
