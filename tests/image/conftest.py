@@ -1,0 +1,309 @@
+"""Fixtures for the image tests: the engine `make test-image` started, a baked agent, its offline image build.
+
+These tests need a real Docker engine and root; they run only under `make test-image` (the root pytest
+configuration ignores this folder), and fail, never skip, when the engine is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomllib
+from cookiecutter.main import cookiecutter
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from docker_cli import Docker
+from netns import network_namespace
+from wheelhouse import Target, download, locked_pins, probe_target
+
+from livekit_platform_sdk.testing.entra import EntraStandIn
+from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
+from livekit_platform_sdk.testing.platform import REGISTER_ROLE, PlatformStandIn
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULTS: dict[str, Any] = json.loads((REPO / "cookiecutter.json").read_text(encoding="utf-8"))
+# The vendored SDK sits inside the build context; the package source would point outside it.
+ANSWERS = {"sdk_source": "vendored", "plugins": "openai", "telemetry_exporter": "none", "ci_system": "none"}
+TENANT_ID = str(DEFAULTS["entra_tenant_id"])
+AGENT_APP_ID = str(DEFAULTS["agent_entra_app_id"])
+PLATFORM_APP_ID = str(DEFAULTS["platform_app_id"])
+TOKEN_DIR_IN_POD = "/var/run/secrets/azure/tokens"
+CA_IN_POD = "/etc/ssl/private-ca/stand-in-ca.pem"
+# What the measurements of this run were (printed at the end of the session).
+BENCH: dict[str, str] = {}
+
+
+def required_env(name: str, meaning: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        pytest.fail(
+            f"{name} is not set ({meaning}): run these tests with `make test-image`, which starts the engine"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Engine:
+    docker: Docker
+    base_image: str
+    netns: Path
+    cache: Path
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    docker = Docker(required_env("DOCKER_HOST", "the socket of the test engine"))
+    netns = Path(required_env("IMAGE_NETNS", "the engine's network namespace, /proc/<dockerd pid>/ns/net"))
+    engine = Engine(
+        docker=docker,
+        base_image=required_env("IMAGE_BASE", "the local base image the Dockerfile's PYTHON_IMAGE names"),
+        netns=netns,
+        cache=Path(required_env("IMAGE_CACHE", "the directory that keeps the engine data and downloads")),
+    )
+    version = docker.run("version", "--format", "{{.Server.Version}}", check=False)
+    if version.returncode != 0:
+        pytest.fail(
+            f"no Docker engine answers on {docker.host}: {version.stderr.strip()} (run `make test-image`)"
+        )
+    if not netns.exists():
+        pytest.fail(
+            f"IMAGE_NETNS={netns} does not exist: is the engine still running? (run `make test-image`)"
+        )
+    if docker.run("image", "inspect", engine.base_image, check=False).returncode != 0:
+        pytest.fail(
+            f"base image {engine.base_image} is missing: `make test-image` builds it (image-engine.sh base)"
+        )
+    return engine
+
+
+@pytest.fixture(scope="session")
+def target(engine: Engine) -> Target:
+    """The base image's interpreter, as its pip sees it."""
+    return probe_target(engine.docker, engine.base_image)
+
+
+def uv_binary() -> str:
+    found = os.environ.get("UV") or shutil.which("uv")
+    if not found:
+        pytest.fail("uv is not installed: run `make sync`")
+    return found
+
+
+def run_uv(args: list[str], cwd: Path, timeout: float = 600) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    result = subprocess.run(
+        [uv_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"`uv {' '.join(args)}` in {cwd} failed:\n{result.stderr[-3000:]}")
+
+
+@dataclass(frozen=True)
+class AgentRepo:
+    path: Path
+    slug: str
+    package: str
+
+
+@pytest.fixture(scope="session")
+def agent_repo(tmp_path_factory: pytest.TempPathFactory, target: Target) -> AgentRepo:
+    """The template baked for the base image's Python, locked (from PyPI) as `make setup` would."""
+    if target.python_version not in DEFAULTS["python_version"]:
+        pytest.fail(
+            f"the base image runs Python {target.python_version}, which the template does not offer "
+            f"({DEFAULTS['python_version']}): pick another IMAGE_BASE_SUITE in mk/image.mk"
+        )
+    root = tmp_path_factory.mktemp("image-bake")
+    config = root / "cookiecutter-config.yaml"
+    config.write_text(f"cookiecutters_dir: {root / 'cc'}\nreplay_dir: {root / 'replay'}\n", encoding="utf-8")
+    project = Path(
+        cookiecutter(
+            str(REPO),
+            no_input=True,
+            output_dir=str(root / "out"),
+            config_file=str(config),
+            extra_context={
+                **ANSWERS,
+                "python_version": target.python_version,
+                "_sdk_path": str(REPO / "sdk"),
+            },
+        )
+    )
+    run_uv(["lock", "--quiet"], project)
+    package = next(p.name for p in (project / "src").iterdir() if p.is_dir())
+    return AgentRepo(project, project.name, package)
+
+
+def build_requirements(repo: AgentRepo) -> list[str]:
+    """uv (the version the Dockerfile pins) and the build backends of the project and the vendored SDK."""
+    pinned = re.search(r"^ARG UV_VERSION=(\S+)$", (repo.path / "Dockerfile").read_text(), re.MULTILINE)
+    assert pinned, "the Dockerfile has no `ARG UV_VERSION=...` line"
+    requirements = [f"uv=={pinned.group(1)}"]
+    for pyproject in (repo.path / "pyproject.toml", *repo.path.glob("vendor/*/pyproject.toml")):
+        requirements += tomllib.loads(pyproject.read_text())["build-system"]["requires"]
+    return sorted(set(requirements))
+
+
+@pytest.fixture(scope="session")
+def offline_context(agent_repo: AgentRepo, target: Target, engine: Engine) -> AgentRepo:
+    """The repo with wheels/ filled as wheels/README.md says; a wheelhouse per lock is kept between runs."""
+    started = time.monotonic()
+    uv = uv_binary()
+    pins = locked_pins(uv, agent_repo.path, target)
+    tools = build_requirements(agent_repo)
+    key = hashlib.sha256(json.dumps([pins, tools, target.pip_platform_args()]).encode()).hexdigest()[:16]
+    house = engine.cache / "wheelhouse" / key
+    if not (house / ".complete").exists():
+        # another lock's wheels are of no further use
+        shutil.rmtree(house.parent, ignore_errors=True)
+        download(uv, target, pins, house, engine.cache / "pip", deps=False)
+        download(uv, target, tools, house, engine.cache / "pip", deps=True)
+        (house / ".complete").touch()
+    wheels = sorted(house.glob("*.whl"))
+    for wheel in wheels:
+        shutil.copyfile(wheel, agent_repo.path / "wheels" / wheel.name)
+    size = sum(wheel.stat().st_size for wheel in wheels)
+    seconds = time.monotonic() - started
+    BENCH["wheels"] = f"{len(wheels)} wheels, {size / 1e6:.0f} MB, ready in {seconds:.0f} s (set {key})"
+    return agent_repo
+
+
+@dataclass(frozen=True)
+class AgentImage:
+    tag: str
+    repo: AgentRepo
+    build_seconds: float
+    size_bytes: int
+
+
+@pytest.fixture(scope="session")
+def agent_image(engine: Engine, offline_context: AgentRepo) -> AgentImage:
+    """`docker build` of the generated Dockerfile, offline (no network at all) on the local base image."""
+    repository = f"lkp-image-test/{offline_context.slug}"
+    tag = f"{repository}:latest"
+    args = ["build", "--network", "none", "--build-arg", "OFFLINE_WHEELS=1"]
+    args += ["--build-arg", f"PYTHON_IMAGE={engine.base_image}"]
+    context = str(offline_context.path)
+    # IMAGE_NO_CACHE=1: a cold build of the build stage (the runtime stage copies from it)
+    cold = ["--no-cache"] if os.environ.get("IMAGE_NO_CACHE") == "1" else []
+    started = time.monotonic()
+    # The build stage gets its own tag first: untagged, it would be dangling and pruned below, and the
+    # next run would lose its layer cache. The full build then takes it from the cache.
+    stage = engine.docker.run(
+        *args, *cold, "--target", "build", "-t", f"{repository}:build", context, timeout=1500
+    )
+    final = engine.docker.run(*args, "-t", tag, context, timeout=1500)
+    seconds = time.monotonic() - started
+    # what the tags pointed at before is dangling now: drop it so the cache does not grow run by run
+    engine.docker.run("image", "prune", "--force")
+    size = int(engine.docker.output("image", "inspect", "--format", "{{.Size}}", tag))
+    steps = stage.stdout.count("\nStep ") + final.stdout.count("\nStep ")
+    cached = stage.stdout.count("Using cache") + final.stdout.count("Using cache")
+    BENCH["image"] = f"{tag}: {size / 1e6:.0f} MB, built in {seconds:.0f} s ({cached}/{steps} steps cached)"
+    return AgentImage(tag, offline_context, seconds, size)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for name, line in BENCH.items():
+        terminalreporter.write_line(f"image bench: {name}: {line}")
+
+
+@dataclass
+class OfflineStack:
+    """Entra, LiveKit and the platform stand-ins, serving inside the engine's network namespace."""
+
+    entra: EntraStandIn
+    livekit: LiveKitStandIn
+    platform: PlatformStandIn
+    token_dir: Path
+    ca_file: Path
+
+
+@pytest.fixture
+def stack(engine: Engine, agent_repo: AgentRepo, tmp_path: Path) -> Iterator[OfflineStack]:
+    with ExitStack() as stack:
+        with network_namespace(engine.netns):
+            entra = stack.enter_context(EntraStandIn(tenant_id=TENANT_ID))
+            livekit = stack.enter_context(LiveKitStandIn(departure_timeout=2.0))
+            platform = stack.enter_context(PlatformStandIn(entra, livekit, platform_app_id=PLATFORM_APP_ID))
+        # wired as infra/ sets it up: the pod's service account federated with the agent's identity,
+        # which holds the platform's register role
+        entra.register_app(
+            PLATFORM_APP_ID, display_name="LiveKit Platform Service", app_roles=[REGISTER_ROLE]
+        )
+        entra.add_managed_identity(AGENT_APP_ID, display_name=agent_repo.slug)
+        subject = f"system:serviceaccount:{agent_repo.slug}:{agent_repo.slug}"
+        entra.add_federated_credential(AGENT_APP_ID, subject=subject)
+        entra.assign_role(AGENT_APP_ID, PLATFORM_APP_ID, REGISTER_ROLE)
+        # projected volumes are world-readable files (defaultMode 0644) in a traversable directory
+        token_dir = tmp_path / "azure-tokens"
+        token = entra.write_service_account_token(
+            token_dir / "azure-identity-token", namespace=agent_repo.slug, service_account=agent_repo.slug
+        )
+        token_dir.chmod(0o755)
+        token.chmod(0o644)
+        ca_file = tmp_path / "stand-in-ca.pem"
+        shutil.copyfile(entra.ca_file, ca_file)
+        ca_file.chmod(0o644)
+        yield OfflineStack(entra, livekit, platform, token_dir, ca_file)
+
+
+@dataclass
+class AgentContainer:
+    docker: Docker
+    name: str
+
+    def logs(self) -> str:
+        result = self.docker.run("logs", self.name, check=False)
+        return (result.stdout + result.stderr)[-6000:]
+
+    def exec(self, *command: str) -> str:
+        return self.docker.output("exec", self.name, *command)
+
+    def stop(self, grace: int) -> tuple[float, int]:
+        """`docker stop -t grace` (SIGTERM to PID 1, SIGKILL after grace); seconds taken and exit code."""
+        started = time.monotonic()
+        self.docker.run("stop", "--time", str(grace), self.name, timeout=grace + 60)
+        elapsed = time.monotonic() - started
+        return elapsed, int(self.docker.output("inspect", "--format", "{{.State.ExitCode}}", self.name))
+
+
+@pytest.fixture
+def run_agent(
+    engine: Engine, agent_image: AgentImage
+) -> Iterator[Callable[[dict[str, str], list[str]], AgentContainer]]:
+    """Start the image as the chart runs it: host network, read-only root, no capabilities, a /tmp tmpfs."""
+    containers: list[AgentContainer] = []
+
+    def start(env: dict[str, str], volumes: list[str]) -> AgentContainer:
+        name = f"lkp-image-test-{os.getpid()}-{len(containers)}"
+        args = ["run", "--detach", "--name", name, "--network", "host", "--read-only"]
+        args += ["--tmpfs", "/tmp:rw,nosuid,nodev,size=256m", "--cap-drop", "ALL"]
+        args += ["--security-opt", "no-new-privileges"]
+        for key, value in env.items():
+            args += ["--env", f"{key}={value}"]
+        for volume in volumes:
+            args += ["--volume", volume]
+        engine.docker.run(*args, agent_image.tag)
+        container = AgentContainer(engine.docker, name)
+        containers.append(container)
+        return container
+
+    yield start
+    for container in containers:
+        engine.docker.run("rm", "--force", container.name, check=False)
