@@ -6,13 +6,15 @@ import base64
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
-
-from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import ClientAuthenticationError
-from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
+from typing import TYPE_CHECKING, Any
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    # azure-identity (and msal under it) is imported when a credential is built: job processes import the SDK
+    # with the agent module but never authenticate, so they skip its import time and memory
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.core.exceptions import ClientAuthenticationError
 
 SERVICE_PRINCIPAL = (
     "service principal (ClientSecretCredential from AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID)"
@@ -97,6 +99,8 @@ class PlatformIdentity:
             self.way = type(credential).__name__
             self._credential = credential
         elif settings.azure_client_id and settings.azure_client_secret and settings.azure_tenant_id:
+            from azure.identity.aio import ClientSecretCredential
+
             self.way = SERVICE_PRINCIPAL
             kwargs: dict[str, Any] = dict(credential_options)
             if settings.azure_authority_host:
@@ -115,6 +119,8 @@ class PlatformIdentity:
                 if not value
             ]
             self._skipped.append((SERVICE_PRINCIPAL, f"not configured: {', '.join(missing)} not set"))
+            from azure.identity.aio import DefaultAzureCredential
+
             self.way = DEFAULT_CHAIN
             kwargs = dict(credential_options)
             if settings.azure_authority_host:
@@ -122,6 +128,8 @@ class PlatformIdentity:
             self._credential = DefaultAzureCredential(**kwargs)
 
     async def get_token(self) -> EntraToken:
+        from azure.core.exceptions import ClientAuthenticationError
+
         try:
             token = await self._credential.get_token(self._scope)
         except ClientAuthenticationError as exc:

@@ -6,14 +6,19 @@ import logging
 import ssl
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-import httpx
 from opentelemetry.trace import Span, Status, StatusCode
 
 from . import telemetry
 from .identity import CredentialError, PlatformIdentity
 from .retry import RetryPolicy, Timing, parse_retry_after
 from .settings import Settings
+
+if TYPE_CHECKING:
+    # httpx is imported when a client is built: job processes import the SDK with the agent module but never
+    # call the platform, so they skip its import time and memory
+    import httpx
 
 logger = logging.getLogger("livekit_platform_sdk")
 
@@ -81,7 +86,13 @@ class PlatformClient:
         self._identity = identity
         self._timing = timing or Timing()
         self._policy = RetryPolicy(settings.retry_initial_delay, settings.retry_max_delay)
-        self._http = httpx.AsyncClient(timeout=settings.http_timeout, transport=transport, verify=verify)
+        import httpx
+
+        from .transport import AiohttpTransport
+
+        self._http = httpx.AsyncClient(
+            timeout=settings.http_timeout, transport=transport or AiohttpTransport(verify=verify)
+        )
         self.agent_app_id: str | None = settings.azure_client_id
 
     async def aclose(self) -> None:
@@ -146,6 +157,8 @@ class PlatformClient:
                 await timing.sleep(delay)
 
     async def _attempt(self, span: Span, retry_credential_errors: bool) -> PlatformGrant:
+        import httpx
+
         try:
             entra = await self._identity.get_token()
         except CredentialError as exc:

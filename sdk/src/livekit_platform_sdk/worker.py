@@ -15,13 +15,11 @@ import os
 import secrets
 import sys
 from collections.abc import Coroutine
-from typing import Any, cast, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 import aiohttp
-from azure.core.credentials_async import AsyncTokenCredential
 from livekit.agents import AgentServer
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span, Status, StatusCode
 
 from . import guard, telemetry
@@ -31,6 +29,10 @@ from .registration import PlatformClient, PlatformGrant, RegistrationError
 from .renewal import Renewer, TokenStore
 from .retry import Timing
 from .settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+    from opentelemetry.sdk.trace import TracerProvider
 
 logger = logging.getLogger("livekit_platform_sdk")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -114,11 +115,17 @@ def fit(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
     """The row with strings cut to their column's length: identity headers and webhook fields come from
     outside, and one over-long value must not fail (and so block) a whole batch."""
     out = dict(row)
-    for name, value in row.items():
-        length = getattr(table.c[name].type, "length", None)
-        if isinstance(value, str) and length is not None and len(value) > length:
+    for name, length in _string_lengths(table):
+        value = out.get(name)
+        if isinstance(value, str) and len(value) > length:
             out[name] = value[:length]
     return out
+
+
+@functools.cache
+def _string_lengths(table: Table) -> tuple[tuple[str, int], ...]:
+    # Looked up once per table: ``fit`` runs for every audited row and every webhook event.
+    return tuple((c.name, length) for c in table.c if (length := getattr(c.type, "length", None)) is not None)
 
 
 webhook_events = Table(

@@ -19,7 +19,8 @@ from livekit import api
 from livekit.protocol.models import DisconnectReason, ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .errors import ApiError
 from .jobs import JobFacts, lock_lifecycle, merge_into_db
@@ -215,42 +216,63 @@ class WebhookWriter:
 
     async def _write(self, items: list[StoredEvent]) -> list[bool]:
         now = self._now()
+        first: dict[str, StoredEvent] = {}
+        for item in items:
+            first.setdefault(item.id, item)  # a duplicate within the same batch counts once
         async with self._engine.begin() as conn:
             await lock_lifecycle(conn)
-            ids = sorted({item.id for item in items})
-            known: set[str] = set()
-            for start in range(0, len(ids), 1000):
-                chunk = ids[start : start + 1000]
-                result = await conn.execute(select(webhook_events.c.id).where(webhook_events.c.id.in_(chunk)))
-                known.update(result.scalars())
-            outcomes: list[bool] = []
-            fresh: list[StoredEvent] = []
-            for item in items:
-                is_new = item.id not in known
-                outcomes.append(is_new)
-                if is_new:
-                    known.add(item.id)  # a duplicate within the same batch counts once
-                    fresh.append(item)
-            if fresh:
-                await conn.execute(
-                    webhook_events.insert(),
-                    [
-                        fit(
-                            webhook_events,
-                            {
-                                "id": item.id,
-                                "event": item.event,
-                                "room_name": item.room_name,
-                                "created_at": item.created_at,
-                                "received_at": now,
-                                "payload": item.payload,
-                            },
-                        )
-                        for item in fresh
-                    ],
-                )
-                await merge_into_db(conn, [i.facts for i in fresh if i.facts is not None], now)
+            if conn.dialect.name == "postgresql":
+                inserted = await _insert_new_postgresql(conn, list(first.values()), now)
+            else:
+                inserted = await _insert_new(conn, list(first.values()), now)
+            fresh = [item for item in first.values() if item.id in inserted]
+            # The lifecycle lock is already held by this transaction.
+            await merge_into_db(conn, [i.facts for i in fresh if i.facts is not None], now, locked=True)
+        outcomes = [item.id in inserted and first[item.id] is item for item in items]
         self.batches += 1
         self.stored += len(fresh)
         self.duplicates += len(items) - len(fresh)
         return outcomes
+
+
+def _event_row(item: StoredEvent, now: dt.datetime) -> dict[str, Any]:
+    return fit(
+        webhook_events,
+        {
+            "id": item.id,
+            "event": item.event,
+            "room_name": item.room_name,
+            "created_at": item.created_at,
+            "received_at": now,
+            "payload": item.payload,
+        },
+    )
+
+
+_INSERT_NEW_POSTGRESQL = (
+    postgresql.insert(webhook_events)
+    .on_conflict_do_nothing(index_elements=["id"])
+    .returning(webhook_events.c.id)
+)
+
+
+async def _insert_new_postgresql(
+    conn: AsyncConnection, items: list[StoredEvent], now: dt.datetime
+) -> set[str]:
+    """Insert the events (distinct ids) in one statement; the ids stored before are skipped, not returned."""
+    result = await conn.execute(_INSERT_NEW_POSTGRESQL, [_event_row(item, now) for item in items])
+    return set(result.scalars())
+
+
+async def _insert_new(conn: AsyncConnection, items: list[StoredEvent], now: dt.datetime) -> set[str]:
+    """Insert the events (distinct ids) whose ids were not stored before; the ids inserted."""
+    ids = sorted(item.id for item in items)
+    known: set[str] = set()
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        result = await conn.execute(select(webhook_events.c.id).where(webhook_events.c.id.in_(chunk)))
+        known.update(result.scalars())
+    fresh = [item for item in items if item.id not in known]
+    if fresh:
+        await conn.execute(webhook_events.insert(), [_event_row(item, now) for item in fresh])
+    return {item.id for item in fresh}
