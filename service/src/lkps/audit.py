@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .bulk import insert_rows
 from .jobs import JobFacts, merge_into_db
 from .models import agent_registrations, agents, fit
 
@@ -43,20 +44,39 @@ class Registration:
     # When the service registered the agent, to the microsecond: orders it against revocations.
     registered_at: dt.datetime
 
+    def values(self) -> tuple[Any, ...]:
+        """The row in :data:`REGISTRATION_COLUMNS` order."""
+        return (
+            self.id,
+            self.entra_app_id,
+            self.worker_identity,
+            self.requested_by,
+            self.client_id,
+            self.requester_email,
+            self.identity_mode,
+            self.enforce_client_authz,
+            self.issued_at,
+            self.expires_at,
+            False,
+        )
+
     def row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "entra_app_id": self.entra_app_id,
-            "worker_identity": self.worker_identity,
-            "requested_by": self.requested_by,
-            "client_id": self.client_id,
-            "requester_email": self.requester_email,
-            "identity_mode": self.identity_mode,
-            "enforce_client_authz": self.enforce_client_authz,
-            "issued_at": self.issued_at,
-            "expires_at": self.expires_at,
-            "revoked": False,
-        }
+        return dict(zip(REGISTRATION_COLUMNS, self.values(), strict=True))
+
+
+REGISTRATION_COLUMNS = (
+    "id",
+    "entra_app_id",
+    "worker_identity",
+    "requested_by",
+    "client_id",
+    "requester_email",
+    "identity_mode",
+    "enforce_client_authz",
+    "issued_at",
+    "expires_at",
+    "revoked",
+)
 
 
 @dataclass(frozen=True)
@@ -215,12 +235,22 @@ class AuditWriter:
 async def _write_registrations(conn: AsyncConnection, registrations: list[Registration]) -> None:
     if not registrations:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    on_postgresql = conn.dialect.name == "postgresql"
+    insert = postgresql.insert if on_postgresql else sqlite.insert
     # Idempotent: a batch whose commit outcome was unknown may be written twice.
-    await conn.execute(
-        insert(agent_registrations).on_conflict_do_nothing(index_elements=["id"]),
-        [fit(agent_registrations, r.row()) for r in registrations],
-    )
+    if on_postgresql:
+        await insert_rows(
+            conn,
+            agent_registrations,
+            REGISTRATION_COLUMNS,
+            [r.values() for r in registrations],
+            "ON CONFLICT (id) DO NOTHING",
+        )
+    else:
+        await conn.execute(
+            insert(agent_registrations).on_conflict_do_nothing(index_elements=["id"]),
+            [fit(agent_registrations, r.row()) for r in registrations],
+        )
     latest: dict[str, Registration] = {}
     counts: dict[str, int] = {}
     for r in registrations:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
+
+from .responses import ApiResponse
 
 
 class ApiError(Exception):
@@ -32,4 +34,4 @@ def bad_request(detail: str, field: str) -> ApiError:
 async def api_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+    return ApiResponse(exc.body(), status_code=exc.status, headers=headers)

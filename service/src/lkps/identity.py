@@ -63,26 +63,33 @@ class GatewayIdentity:
     """Trusts the headers an upstream gateway injects after validating the caller's Entra token."""
 
     def __init__(self, settings: Settings) -> None:
-        self._client_id = settings.gateway_client_id_header
-        self._user_id = settings.gateway_user_id_header
-        self._email = settings.gateway_email_header
-        self._profiles = settings.gateway_profile_headers
+        self._client_id = settings.gateway_client_id_header.encode("latin-1")
+        self._user_id = settings.gateway_user_id_header.encode("latin-1")
+        self._email = settings.gateway_email_header.encode("latin-1")
+        self._profiles = [name.encode("latin-1") for name in settings.gateway_profile_headers]
+        self._wanted = frozenset((self._client_id, self._user_id, self._email, *self._profiles))
 
     async def resolve(self, headers: Headers, endpoint: Endpoint) -> Identity:
-        profile = self._profile(headers)
+        # One pass over the raw (already lower-cased) ASGI headers instead of a scan per name; as with
+        # ``Headers.get``, the first occurrence of a repeated header counts.
+        found: dict[bytes, bytes] = {}
+        for name, value in headers.raw:
+            if name in self._wanted and name not in found:
+                found[name] = value
+        profile = self._profile(found)
         return Identity(
-            client_id=headers.get(self._client_id) or None,
-            user_id=headers.get(self._user_id) or None,
-            email=headers.get(self._email) or _text(profile.get("email")),
+            client_id=_header(found, self._client_id),
+            user_id=_header(found, self._user_id),
+            email=_header(found, self._email) or _text(profile.get("email")),
             display_name=_text(profile.get("displayName")) or _joined_name(profile),
             cwid=_text(profile.get("cwid")),
         )
 
-    def _profile(self, headers: Headers) -> Mapping[str, Any]:
+    def _profile(self, found: Mapping[bytes, bytes]) -> Mapping[str, Any]:
         for name in self._profiles:
-            raw = headers.get(name)
+            raw = found.get(name)
             if raw:
-                return _decode_profile(raw, name)
+                return _decode_profile(raw.decode("latin-1"), name.decode("latin-1"))
         return {}
 
     async def aclose(self) -> None:
@@ -105,6 +112,11 @@ def _decode_profile(raw: str, header: str) -> Mapping[str, Any]:
         if isinstance(value, dict):
             return value
     raise bad_request(f"header {header} is not a JSON object (plain or base64-encoded)", header)
+
+
+def _header(found: Mapping[bytes, bytes], name: bytes) -> str | None:
+    value = found.get(name)
+    return value.decode("latin-1") if value else None
 
 
 def _text(value: object) -> str | None:

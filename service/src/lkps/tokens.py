@@ -2,7 +2,9 @@
 
 ``livekit.api.AccessToken.to_jwt`` costs more than the whole HTTP stack (dataclass and protobuf conversion on
 every call); the claims here are the same JSON it produces (tests verify every token with livekit-api's
-``TokenVerifier``), built from plain dicts.
+``TokenVerifier``), built from plain dicts. ``jwt.encode`` itself re-validates the key (PEM/SSH/DER probes)
+and re-serialises the constant header on every call, which is most of its ~75 µs: the key is prepared once
+with PyJWT's own ``HMACAlgorithm`` and the header encoded once, leaving ~15 µs per token.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
+from jwt.algorithms import HMACAlgorithm
+from jwt.utils import base64url_encode
 
 # Grants an agent worker needs: register with the server (``agent``) and act in the rooms it is dispatched to.
 AGENT_VIDEO_GRANTS: Mapping[str, bool] = {
@@ -21,6 +24,10 @@ AGENT_VIDEO_GRANTS: Mapping[str, bool] = {
     "canSubscribe": True,
     "canPublishData": True,
 }
+
+
+# The JWS header PyJWT writes for HS256 (compact JSON, keys sorted), encoded once.
+_HEADER = base64url_encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
 
 
 @dataclass(frozen=True)
@@ -48,13 +55,17 @@ class TokenMinter:
 
     def __init__(self, api_key: str, api_secret: str) -> None:
         self._api_key = api_key
-        self._secret = api_secret.encode()
+        self._algorithm = HMACAlgorithm(HMACAlgorithm.SHA256)
+        self._key = self._algorithm.prepare_key(api_secret.encode())
 
     def _sign(self, claims: dict[str, Any], now: int, ttl: int) -> str:
         claims["iss"] = self._api_key
         claims["nbf"] = now
         claims["exp"] = now + ttl
-        return jwt.encode(claims, self._secret, algorithm="HS256")
+        payload = base64url_encode(json.dumps(claims, separators=(",", ":")).encode())
+        signing_input = _HEADER + b"." + payload
+        signature = base64url_encode(self._algorithm.sign(signing_input, self._key))
+        return (signing_input + b"." + signature).decode("ascii")
 
     def agent_token(self, *, identity: str, name: str, now: int, ttl: int) -> str:
         """A worker token: lets the holder register an agent worker; it joins no room by itself."""

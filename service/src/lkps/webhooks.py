@@ -19,9 +19,9 @@ from livekit import api
 from livekit.protocol.models import DisconnectReason, ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .bulk import insert_rows
 from .errors import ApiError
 from .jobs import JobFacts, lock_lifecycle, merge_into_db
 from .models import fit, webhook_events
@@ -249,19 +249,21 @@ def _event_row(item: StoredEvent, now: dt.datetime) -> dict[str, Any]:
     )
 
 
-_INSERT_NEW_POSTGRESQL = (
-    postgresql.insert(webhook_events)
-    .on_conflict_do_nothing(index_elements=["id"])
-    .returning(webhook_events.c.id)
-)
+_EVENT_COLUMNS = ("id", "event", "room_name", "created_at", "received_at", "payload")
 
 
 async def _insert_new_postgresql(
     conn: AsyncConnection, items: list[StoredEvent], now: dt.datetime
 ) -> set[str]:
     """Insert the events (distinct ids) in one statement; the ids stored before are skipped, not returned."""
-    result = await conn.execute(_INSERT_NEW_POSTGRESQL, [_event_row(item, now) for item in items])
-    return set(result.scalars())
+    result = await insert_rows(
+        conn,
+        webhook_events,
+        _EVENT_COLUMNS,
+        [(i.id, i.event, i.room_name, i.created_at, now, i.payload) for i in items],
+        "ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+    return {row[0] for row in result}
 
 
 async def _insert_new(conn: AsyncConnection, items: list[StoredEvent], now: dt.datetime) -> set[str]:
