@@ -24,7 +24,7 @@ uv: $(if $(findstring $(TOOLS),$(UV)),$(TOOLS)/venv/bin/uv)
 
 .PHONY: sync
 sync: uv ## install the locked workspace (SDK, service, dev tools) into .venv
-	$(UV) sync --locked
+	$(UV) sync --locked --compile-bytecode
 
 .PHONY: postgres
 postgres: ## install the PostgreSQL 15 server binaries the tests start (Debian package)

@@ -139,6 +139,7 @@ def test_service_principal_worker_uses_platform_tokens_renews_and_exits_when_rev
     assert "LIVEKIT_API_KEY is set in the environment and is ignored" in output
     assert "devsecret" not in output
     assert platform.registrations[-1].status == 403
+    assert "Unclosed" not in output, output[-4000:]  # aiohttp's report of a session left open
 
 
 def test_workload_identity_worker_keeps_its_token_while_the_platform_is_down_then_renews(
@@ -194,6 +195,8 @@ def test_workload_identity_worker_keeps_its_token_while_the_platform_is_down_the
     reconnected = livekit_server.wait_for_worker(identity.app_id, not_in={worker.id}, timeout=30)
     assert reconnected.connection.fingerprint in platform.minted[minted_before:]
     assert agent.stop(timeout=60) == 0
+    # a clean shutdown closes every HTTP session it opened (aiohttp warns about any left open)
+    assert "Unclosed" not in agent.output, agent.output[-4000:]
 
 
 def test_credential_failure_lists_every_way_tried_and_exits_non_zero(

@@ -96,8 +96,10 @@ class PlatformClient:
         self.agent_app_id: str | None = settings.azure_client_id
 
     async def aclose(self) -> None:
-        await self._http.aclose()
-        await self._identity.close()
+        try:
+            await self._http.aclose()
+        finally:  # the credential's own HTTP session too, even when the first close was interrupted
+            await self._identity.close()
 
     async def register(
         self,

@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, cast, overload
 
 import aiohttp
@@ -246,20 +246,37 @@ class Worker(AgentServer):
         self._renewal_task = asyncio.create_task(renewer.run(), name="livekit_platform_renewal")
 
     async def _stop_platform(self) -> None:
+        """Release what ``_start_platform`` made. Upstream's CLI cancels every task once the server has
+        closed, this one possibly mid-cleanup: each step runs whatever happened to the one before, and the
+        HTTP sessions (aiohttp reports unclosed ones when they are collected) close first."""
         current = asyncio.current_task()
-        for task in (self._renewal_task, self._fatal_task):
-            if task is not None and task is not current and not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        tasks = [
+            task
+            for task in (self._renewal_task, self._fatal_task)
+            if task is not None and task is not current and not task.done()
+        ]
+        for task in tasks:
+            task.cancel()
         self._end_connect_span("worker stopped before registering with LiveKit")
-        if self._readiness is not None:
-            await self._readiness.stop()
-            self._readiness = None
-        if self._platform_client is not None:
-            await self._platform_client.aclose()
-            self._platform_client = None
+        client, self._platform_client = self._platform_client, None
+        readiness, self._readiness = self._readiness, None
+        steps: list[Callable[[], Awaitable[object]]] = []
+        if client is not None:
+            steps.append(client.aclose)
+        if tasks:
+            steps.append(lambda: asyncio.gather(*tasks, return_exceptions=True))
+        if readiness is not None:
+            steps.append(readiness.stop)
+        interrupted: asyncio.CancelledError | None = None
+        for step in steps:
+            try:
+                await step()
+            except asyncio.CancelledError as exc:
+                interrupted = exc
         if self._tracer_provider is not None:
             self._tracer_provider.force_flush()
+        if interrupted is not None:
+            raise interrupted
 
     def _use_grant(self, grant: PlatformGrant) -> None:
         # the next (re)connect picks the new token and URL up; a live connection is left alone

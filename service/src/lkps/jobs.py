@@ -8,14 +8,17 @@ the merged facts, never stored as a transition, so a late or repeated event cann
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from sqlalchemy import RowMapping, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .bulk import insert_rows
 from .models import agent_jobs, fit
 
 # Serializes lifecycle merges across replicas on PostgreSQL (SQLite has a single writer anyway).
@@ -147,21 +150,46 @@ async def merge_into_db(
     took :func:`lock_lifecycle` in it, which saves a round trip)."""
     if not facts:
         return
-    dialect = conn.dialect.name
     if not locked:
         await lock_lifecycle(conn)
     merged = combine(facts)
     names = sorted(merged)
+    rows: list[dict[str, Any]] = []
+    if conn.dialect.name == "postgresql":
+        # One array parameter and one unnest upsert, whatever the batch size (see lkps.bulk).
+        stored = await conn.exec_driver_sql(_SELECT_STORED_POSTGRESQL, (names,))
+        for values in stored:
+            known = JobFacts(**dict(zip(_FACT_NAMES, values, strict=True)))
+            merged[known.room_name] = known.merge(merged[known.room_name])
+        rows = [merged[name].row(now) for name in names]
+        await insert_rows(
+            conn, agent_jobs, _JOB_COLUMNS, [[row[c] for c in _JOB_COLUMNS] for row in rows], _UPSERT_SUFFIX
+        )
+        return
     for start in range(0, len(names), 1000):
         chunk = names[start : start + 1000]
         result = await conn.execute(select(agent_jobs).where(agent_jobs.c.room_name.in_(chunk)))
         for row in result.mappings():
-            stored = JobFacts.from_row(row)
-            merged[stored.room_name] = stored.merge(merged[stored.room_name])
+            known = JobFacts.from_row(row)
+            merged[known.room_name] = known.merge(merged[known.room_name])
     rows = [fit(agent_jobs, merged[name].row(now)) for name in names]
-    insert = postgresql.insert(agent_jobs) if dialect == "postgresql" else sqlite.insert(agent_jobs)
-    statement = insert.on_conflict_do_update(
+    await conn.execute(_upsert_sqlite(), rows)
+
+
+_FACT_NAMES = tuple(f.name for f in fields(JobFacts))
+_JOB_COLUMNS = tuple(c.name for c in agent_jobs.c)
+_SELECT_STORED_POSTGRESQL = (
+    f"SELECT {', '.join(_FACT_NAMES)} FROM agent_jobs WHERE room_name = ANY($1::text[])"  # noqa: S608
+)
+_UPSERT_SUFFIX = "ON CONFLICT (room_name) DO UPDATE SET " + ", ".join(
+    f"{name} = EXCLUDED.{name}" for name in _JOB_COLUMNS if name != "room_name"
+)
+
+
+@functools.cache
+def _upsert_sqlite() -> Insert:
+    insert = sqlite.insert(agent_jobs)
+    return insert.on_conflict_do_update(
         index_elements=[agent_jobs.c.room_name],
         set_={c.name: insert.excluded[c.name] for c in agent_jobs.c if c.name != "room_name"},
     )
-    await conn.execute(statement, rows)
