@@ -1,4 +1,5 @@
-# `make test-image`: build the generated agent's container image with a real Docker engine and run it.
+# `make test-image`: build the generated agent's and the service's container images with a real Docker engine
+# and run them.
 # Included from the root Makefile; needs root (dockerd). Installs docker.io, debootstrap and iproute2 when
 # missing, starts a private dockerd (own socket, data and exec roots, a network namespace with only
 # loopback), builds the base image once, runs tests/image, and stops dockerd again, also on failure.
@@ -17,7 +18,7 @@ IMAGE_ENGINE := IMAGE_CACHE=$(IMAGE_CACHE) IMAGE_BASE=$(IMAGE_BASE) IMAGE_BASE_S
                 $(CURDIR)/mk/image-engine.sh
 
 .PHONY: test-image
-test-image: sync ## build the generated agent's image offline with a real Docker engine, run it, stop it
+test-image: sync ## build the agent's and the service's images offline with a real Docker engine, run them
 	@set -euo pipefail; \
 	$(IMAGE_ENGINE) install; \
 	$(IMAGE_ENGINE) start; \

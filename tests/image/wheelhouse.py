@@ -56,12 +56,15 @@ def probe_target(docker: Docker, image: str) -> Target:
     return Target(markers=data["markers"], tags=data["tags"])
 
 
-def locked_pins(uv: str, repo: Path, target: Target) -> list[str]:
-    """`name==version` of every locked package the target installs (markers evaluated for the target)."""
+def locked_pins(uv: str, repo: Path, target: Target, package: str | None = None) -> list[str]:
+    """`name==version` of every locked package the target installs (markers evaluated for the target);
+    with ``package``, only that workspace member's dependencies."""
+    only = ["--package", package, "--no-emit-workspace"] if package else []
     export = subprocess.run(
         [
             uv,
             "export",
+            *only,
             "--locked",
             "--no-dev",
             "--no-emit-project",
