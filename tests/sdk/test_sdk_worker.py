@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from typing import Any
@@ -51,3 +52,28 @@ def test_upstream_connection_task_still_opens_the_websocket_through_the_session_
     assert "async def run(self, *, devmode: bool = False, unregistered: bool = False)" in inspect.getsource(
         AgentServer.run
     )
+
+
+async def test_unregistered_run_as_console_mode_starts_it_needs_no_platform(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # console mode runs `server.run(devmode=True, unregistered=True)`: no LiveKit server, so no platform
+    # registration, and none of the platform settings are required
+    for name in ("LIVEKIT_PLATFORM_URL", "LIVEKIT_PLATFORM_SCOPE", "AZURE_CLIENT_ID", "AZURE_TENANT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    worker = Worker(num_idle_processes=0, port=0)
+
+    @worker.rtc_session()
+    async def entrypoint(ctx: Any) -> None:
+        return None
+
+    started = asyncio.Event()
+    worker.once("worker_started", lambda *_: started.set())
+    run = asyncio.create_task(worker.run(devmode=True, unregistered=True))
+    await asyncio.wait_for(started.wait(), timeout=60)
+
+    assert worker._platform_client is None
+    assert worker._renewal_task is None
+    assert not run.done()
+    await worker.aclose()
+    await asyncio.wait_for(run, timeout=30)
