@@ -6,7 +6,6 @@ configuration ignores this folder), and fail, never skip, when the engine is mis
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from docker_cli import Docker
 from netns import network_namespace
-from wheelhouse import Target, download, locked_pins, probe_target
+from wheelhouse import Target, locked_pins, probe_target, wheelhouse
 
 from livekit_platform_sdk.testing.entra import EntraStandIn
 from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
@@ -166,14 +165,7 @@ def offline_context(agent_repo: AgentRepo, target: Target, engine: Engine) -> Ag
     uv = uv_binary()
     pins = locked_pins(uv, agent_repo.path, target)
     tools = build_requirements(agent_repo)
-    key = hashlib.sha256(json.dumps([pins, tools, target.pip_platform_args()]).encode()).hexdigest()[:16]
-    house = engine.cache / "wheelhouse" / key
-    if not (house / ".complete").exists():
-        # another lock's wheels are of no further use
-        shutil.rmtree(house.parent, ignore_errors=True)
-        download(uv, target, pins, house, engine.cache / "pip", deps=False)
-        download(uv, target, tools, house, engine.cache / "pip", deps=True)
-        (house / ".complete").touch()
+    house, key = wheelhouse(uv, target, pins, tools, engine.cache / "wheelhouse", engine.cache / "pip")
     wheels = sorted(house.glob("*.whl"))
     for wheel in wheels:
         shutil.copyfile(wheel, agent_repo.path / "wheels" / wheel.name)

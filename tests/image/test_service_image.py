@@ -3,7 +3,6 @@ non-root exec-form process, reports healthy, and flushes its audit queue on `doc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -22,7 +21,7 @@ import tomllib
 from conftest import REPO, Engine, uv_binary
 from livekit import api
 from netns import network_namespace
-from wheelhouse import Target, download, locked_pins
+from wheelhouse import Target, locked_pins, wheelhouse
 
 from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
 
@@ -76,14 +75,8 @@ def service_image(engine: Engine, target: Target, tmp_path_factory: pytest.TempP
     uv = uv_binary()
     pins = locked_pins(uv, REPO, target, package=PACKAGE)
     tools = _build_requirements()
-    key = hashlib.sha256(json.dumps([pins, tools, target.pip_platform_args()]).encode()).hexdigest()[:16]
-    # Not under engine.cache / "wheelhouse": the agent's fixture clears that folder when its lock changes.
-    house = engine.cache / "wheelhouse-service" / key
-    if not (house / ".complete").exists():
-        shutil.rmtree(house.parent, ignore_errors=True)
-        download(uv, target, pins, house, engine.cache / "pip", deps=False)
-        download(uv, target, tools, house, engine.cache / "pip", deps=True)
-        (house / ".complete").touch()
+    # Its own folder: the agent's wheelhouse keeps one set only, and would drop this one.
+    house, _ = wheelhouse(uv, target, pins, tools, engine.cache / "wheelhouse-service", engine.cache / "pip")
     for wheel in house.glob("*.whl"):
         shutil.copyfile(wheel, context / "service" / "wheels" / wheel.name)
     started = time.monotonic()

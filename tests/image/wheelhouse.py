@@ -6,8 +6,10 @@ interpreter's version and glibc do not matter. The build verifies every file aga
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,3 +120,18 @@ def download(
         raise AssertionError(
             f"pip download into {dest} failed:\n{result.stdout[-2000:]}{result.stderr[-3000:]}"
         )
+
+
+def wheelhouse(
+    uv: str, target: Target, pins: list[str], tools: list[str], folder: Path, cache: Path
+) -> tuple[Path, str]:
+    """The wheels of ``pins`` (exactly) and ``tools`` (with their dependencies) for ``target``, downloaded
+    once per set into a subfolder of ``folder`` named by the set's key; other sets are of no further use."""
+    key = hashlib.sha256(json.dumps([pins, tools, target.pip_platform_args()]).encode()).hexdigest()[:16]
+    house = folder / key
+    if not (house / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        download(uv, target, pins, house, cache, deps=False)
+        download(uv, target, tools, house, cache, deps=True)
+        (house / ".complete").touch()
+    return house, key
