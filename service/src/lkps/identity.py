@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import logging
 import time
@@ -97,21 +96,24 @@ class GatewayIdentity:
 
 
 def _decode_profile(raw: str, header: str) -> Mapping[str, Any]:
-    """The gateway's profile object: JSON, or base64/base64url-encoded JSON."""
-    candidates = [raw]
-    try:
-        padded = raw + "=" * (-len(raw) % 4)
-        candidates.append(base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_")).decode())
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    for candidate in candidates:
+    """The gateway's profile object: JSON, or base64/base64url-encoded JSON (decoded only when not JSON)."""
+    for decode in (_plain, _base64):
         try:
-            value = json.loads(candidate)
-        except ValueError:
+            value = json.loads(decode(raw))
+        except ValueError:  # binascii.Error and UnicodeDecodeError included
             continue
         if isinstance(value, dict):
             return value
     raise bad_request(f"header {header} is not a JSON object (plain or base64-encoded)", header)
+
+
+def _plain(raw: str) -> str:
+    return raw
+
+
+def _base64(raw: str) -> str:
+    padded = raw + "=" * (-len(raw) % 4)
+    return base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_")).decode()
 
 
 def _header(found: Mapping[bytes, bytes], name: bytes) -> str | None:
