@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import ssl
 import time
@@ -88,10 +87,6 @@ def create_app(
             await db.upgrade_async(settings.database_url)
         handlers.audit.start()
         handlers.webhook_writer.start()
-        # What exists now (modules, settings, pools) lives as long as the process: frozen out of the cyclic
-        # collector's view, full collections under load walk only per-request objects (shorter pauses).
-        gc.collect()
-        gc.freeze()
         log.info(
             "lkps started",
             extra={"identity_mode": settings.identity_mode, "database": engine.url.get_backend_name()},

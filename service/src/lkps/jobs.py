@@ -154,7 +154,6 @@ async def merge_into_db(
         await lock_lifecycle(conn)
     merged = combine(facts)
     names = sorted(merged)
-    rows: list[dict[str, Any]] = []
     if conn.dialect.name == "postgresql":
         # One array parameter and one unnest upsert, whatever the batch size (see lkps.bulk).
         stored = await conn.exec_driver_sql(_SELECT_STORED_POSTGRESQL, (names,))
