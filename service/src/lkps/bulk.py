@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Boolean, CursorResult, Float, Integer, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .models import UTCDateTime
+from .models import UTCDateTime, string_lengths
 
 
 def _pg_type(table: Table, name: str) -> str:
@@ -42,7 +42,8 @@ def insert_sql(table: Table, columns: tuple[str, ...], suffix: str) -> str:
 
 @functools.cache
 def _lengths(table: Table, columns: tuple[str, ...]) -> tuple[int | None, ...]:
-    return tuple(getattr(table.c[name].type, "length", None) for name in columns)
+    limits = dict(string_lengths(table))  # the limits ``fit`` applies
+    return tuple(limits.get(name) for name in columns)
 
 
 async def insert_rows(

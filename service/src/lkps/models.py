@@ -115,7 +115,7 @@ def fit(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
     """The row with strings cut to their column's length: identity headers and webhook fields come from
     outside, and one over-long value must not fail (and so block) a whole batch."""
     out = dict(row)
-    for name, length in _string_lengths(table):
+    for name, length in string_lengths(table):
         value = out.get(name)
         if isinstance(value, str) and len(value) > length:
             out[name] = value[:length]
@@ -123,7 +123,7 @@ def fit(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @functools.cache
-def _string_lengths(table: Table) -> tuple[tuple[str, int], ...]:
+def string_lengths(table: Table) -> tuple[tuple[str, int], ...]:
     # Looked up once per table: ``fit`` runs for every audited row and every webhook event.
     return tuple((c.name, length) for c in table.c if (length := getattr(c.type, "length", None)) is not None)
 
