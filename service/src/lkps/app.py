@@ -105,7 +105,11 @@ def create_app(
                 provider.shutdown()
             log.info(
                 "lkps stopped",
-                extra={"audit_written": handlers.audit.written, "audit_dropped": handlers.audit.dropped},
+                extra={
+                    "audit_written": handlers.audit.written,
+                    "audit_batches": handlers.audit.batches,
+                    "audit_dropped": handlers.audit.dropped,
+                },
             )
 
     routes = [

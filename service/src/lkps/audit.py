@@ -112,6 +112,7 @@ class AuditWriter:
         self._task: asyncio.Task[None] | None = None
         self._in_flight = 0
         self.written = 0
+        self.batches = 0
         self.dropped = 0
         self.failed_attempts = 0
 
@@ -197,6 +198,7 @@ class AuditWriter:
                 await asyncio.sleep(delay)
                 continue
             self.written += len(batch)
+            self.batches += 1
             if attempt:
                 log.info("audit writes recovered", extra={"rows": len(batch), "attempts": attempt + 1})
             return

@@ -6,8 +6,10 @@ import argparse
 import dataclasses
 import gc
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from . import __version__, db
 from .logs import configure_logging
@@ -69,8 +71,17 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     # collector's view, full collections under load walk only per-request objects (shorter pauses).
     gc.collect()
     gc.freeze()
+    # uvicorn ends a signalled shutdown by re-raising the signal, with the handler that was installed
+    # before it started: this one writes the log lines still batched for the event loop, then dies alike.
+    signal.signal(signal.SIGTERM, _write_logs_then_die)
     server.run()
     return 0 if server.started else 1
+
+
+def _write_logs_then_die(signum: int, frame: FrameType | None) -> None:
+    logging.shutdown()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
 
 
 if __name__ == "__main__":

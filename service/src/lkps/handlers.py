@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 import secrets
@@ -13,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -73,7 +73,9 @@ class Handlers:
         now = self.clock()
         issued = int(now)
         ttl = self.settings.agent_token_ttl
-        worker_identity = f"agent-{agent_id}-{uuid.uuid4()}"
+        # One UUID names both the token's worker identity and its audit row, so either leads to the other.
+        registration_id = str(uuid.uuid4())
+        worker_identity = f"agent-{agent_id}-{registration_id}"
         token = self.minter.agent_token(identity=worker_identity, name=agent_id, now=issued, ttl=ttl)
         # The audit row states exactly the token's nbf/exp (whole seconds).
         issued_at = dt.datetime.fromtimestamp(issued, dt.timezone.utc)
@@ -82,7 +84,7 @@ class Handlers:
         self.registry.record(AgentRecord(agent_id, enforce, registered_at, expires_at))
         self.audit.submit(
             Registration(
-                id=str(uuid.uuid4()),
+                id=registration_id,
                 entra_app_id=agent_id,
                 worker_identity=worker_identity,
                 requested_by=caller.user_id,
@@ -127,9 +129,7 @@ class Handlers:
             identity=identity,
             name=name,
             room=room,
-            room_config=RoomConfig(
-                agent_name=agent_id, agent_metadata=json.dumps(job_metadata, separators=(",", ":"))
-            ),
+            room_config=RoomConfig(agent_name=agent_id, agent_metadata=orjson.dumps(job_metadata).decode()),
             metadata=None,
             now=int(now),
             ttl=self.settings.participant_token_ttl,
@@ -281,8 +281,8 @@ async def _json_object(request: Request, *, allow_empty: bool) -> dict[str, Any]
             return {}
         raise bad_request("the request body is empty: send a JSON object", "body")
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         raise bad_request("the request body is not valid JSON: send a JSON object", "body") from None
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object", "body")
@@ -346,7 +346,7 @@ def _metadata(body: dict[str, Any]) -> dict[str, Any]:
         raise bad_request(
             f"metadata has {len(metadata)} keys; at most {MAX_METADATA_KEYS} are allowed", "metadata"
         )
-    size = len(json.dumps(metadata, separators=(",", ":")).encode())
+    size = len(orjson.dumps(metadata))
     if size > MAX_METADATA_BYTES:
         raise bad_request(
             f"metadata is {size} bytes as JSON; at most {MAX_METADATA_BYTES} are allowed", "metadata"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 import jwt
+import orjson
 from starlette.datastructures import Headers
 
 from .errors import ApiError, bad_request
@@ -99,7 +99,7 @@ def _decode_profile(raw: str, header: str) -> Mapping[str, Any]:
     """The gateway's profile object: JSON, or base64/base64url-encoded JSON (decoded only when not JSON)."""
     for decode in (_plain, _base64):
         try:
-            value = json.loads(decode(raw))
+            value = orjson.loads(decode(raw))
         except ValueError:  # binascii.Error and UnicodeDecodeError included
             continue
         if isinstance(value, dict):

@@ -4,7 +4,8 @@
 every call); the claims here are the same JSON it produces (tests verify every token with livekit-api's
 ``TokenVerifier``), built from plain dicts. ``jwt.encode`` itself re-validates the key (PEM/SSH/DER probes)
 and re-serialises the constant header on every call, which is most of its ~75 µs: the key is prepared once
-with PyJWT's own ``HMACAlgorithm`` and the header encoded once, leaving ~15 µs per token.
+with PyJWT's own ``HMACAlgorithm``, the header encoded once and the claims serialised with orjson, leaving
+~10 µs per token.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from jwt.algorithms import HMACAlgorithm
 from jwt.utils import base64url_encode
 
@@ -62,7 +64,7 @@ class TokenMinter:
         claims["iss"] = self._api_key
         claims["nbf"] = now
         claims["exp"] = now + ttl
-        payload = base64url_encode(json.dumps(claims, separators=(",", ":")).encode())
+        payload = base64url_encode(orjson.dumps(claims))
         signing_input = _HEADER + b"." + payload
         signature = base64url_encode(self._algorithm.sign(signing_input, self._key))
         return (signing_input + b"." + signature).decode("ascii")
@@ -103,5 +105,5 @@ class TokenMinter:
         if name:
             claims["name"] = name
         if metadata:
-            claims["metadata"] = json.dumps(metadata, separators=(",", ":"))
+            claims["metadata"] = orjson.dumps(metadata).decode()
         return self._sign(claims, now, ttl)
