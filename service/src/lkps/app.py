@@ -112,11 +112,12 @@ def create_app(
                 },
             )
 
+    # Matched in order: the busiest first.
     routes = [
-        Route("/api/health", handlers.get_health, methods=["GET"]),
         Route("/api/agent/register", handlers.register_agent, methods=["POST"]),
         Route("/api/session/start", handlers.start_session, methods=["POST"]),
         Route("/livekit/webhook", handlers.livekit_webhook, methods=["POST"]),
+        Route("/api/health", handlers.get_health, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
     middleware = []

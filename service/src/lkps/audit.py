@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, case, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,9 +27,11 @@ from .models import agent_registrations, agents, fit
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Registration:
-    """One agent token issued: a row in ``agent_registrations`` and the agent's row in ``agents``."""
+class Registration(NamedTuple):
+    """One agent token issued: a row in ``agent_registrations`` and the agent's row in ``agents``.
+
+    A named tuple, not a dataclass: one is made per registration, and a tuple is several times cheaper.
+    """
 
     id: str
     entra_app_id: str
@@ -45,20 +47,8 @@ class Registration:
     registered_at: dt.datetime
 
     def values(self) -> tuple[Any, ...]:
-        """The row in :data:`REGISTRATION_COLUMNS` order."""
-        return (
-            self.id,
-            self.entra_app_id,
-            self.worker_identity,
-            self.requested_by,
-            self.client_id,
-            self.requester_email,
-            self.identity_mode,
-            self.enforce_client_authz,
-            self.issued_at,
-            self.expires_at,
-            False,
-        )
+        """The row in :data:`REGISTRATION_COLUMNS` order (the fields up to ``expires_at``, not revoked)."""
+        return (*self[:10], False)
 
     def row(self) -> dict[str, Any]:
         return dict(zip(REGISTRATION_COLUMNS, self.values(), strict=True))

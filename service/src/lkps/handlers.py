@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 import secrets
@@ -169,7 +170,7 @@ class Handlers:
         """A valid application token without the register role: the app's earlier registrations no longer
         stand (its worker drains and exits), so its sessions are refused from now on, not dispatched."""
         try:
-            agent_id = str(uuid.UUID(app_id or ""))
+            agent_id = _canonical_guid(app_id or "")
         except ValueError:
             return  # not an application token, or no app ID: nothing to revoke
         at = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc)
@@ -314,9 +315,16 @@ def _agent_app_id(caller: Identity, settings: Settings) -> str:
             field,
         )
     try:
-        return str(uuid.UUID(caller.client_id))
+        return _canonical_guid(caller.client_id)
     except ValueError:
         raise bad_request(f"{field} is not an Entra app (client) ID: it must be a GUID", field) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_guid(value: str) -> str:
+    """``value`` as a canonical lower-case GUID (``ValueError`` if it is none). Cached: the same few agent
+    IDs arrive on every request, and parsing one costs more than the lookup."""
+    return str(uuid.UUID(value))
 
 
 def _uuid_field(body: dict[str, Any]) -> str:
@@ -328,7 +336,7 @@ def _uuid_field(body: dict[str, Any]) -> str:
     if not isinstance(value, str):
         raise bad_request("agent_entra_app_id must be a string GUID", "agent_entra_app_id")
     try:
-        return str(uuid.UUID(value))
+        return _canonical_guid(value)
     except ValueError:
         raise bad_request(
             "agent_entra_app_id is not a valid GUID: use the agent's Entra app (client) ID",
