@@ -143,11 +143,15 @@ async def lock_lifecycle(conn: AsyncConnection) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MERGE_LOCK_KEY})
 
 
-async def merge_into_db(conn: AsyncConnection, facts: Sequence[JobFacts], now: dt.datetime) -> None:
-    """Merge ``facts`` into ``agent_jobs`` inside the caller's transaction, under the lifecycle lock."""
+async def merge_into_db(
+    conn: AsyncConnection, facts: Sequence[JobFacts], now: dt.datetime, *, locked: bool = False
+) -> None:
+    """Merge ``facts`` into ``agent_jobs`` inside the caller's transaction (``locked``: the caller already
+    took :func:`lock_lifecycle` in it, which saves a round trip)."""
     if not facts:
         return
-    await lock_lifecycle(conn)
+    if not locked:
+        await lock_lifecycle(conn)
     merged = combine(facts)
     names = sorted(merged)
     if conn.dialect.name == "postgresql":

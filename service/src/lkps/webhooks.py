@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .bulk import insert_rows
 from .errors import ApiError
-from .jobs import JobFacts, merge_into_db
+from .jobs import JobFacts, lock_lifecycle, merge_into_db
 from .models import fit, webhook_events
 
 log = logging.getLogger(__name__)
@@ -141,12 +141,7 @@ def stored_event(event: WebhookEvent, body: bytes) -> StoredEvent:
 
 
 class WebhookWriter:
-    """Group commit: concurrent deliveries share one transaction; each waits for its own outcome.
-
-    On PostgreSQL two writers take turns: while one transaction commits, the next has already stored its
-    events and waits for the lifecycle lock in the server, so the database is never idle between batches
-    waiting for this process's event loop. SQLite has one writer (it serialises writes anyway).
-    """
+    """Group commit: concurrent deliveries share one transaction; each waits for its own outcome."""
 
     def __init__(
         self,
@@ -155,34 +150,27 @@ class WebhookWriter:
         batch_size: int,
         queue_size: int = 20_000,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
-        writers: int = 2,
     ) -> None:
         self._engine = engine
         self._batch_size = batch_size
         self._queue: asyncio.Queue[tuple[StoredEvent, asyncio.Future[bool]]] = asyncio.Queue(queue_size)
         self._now = now
-        self._writers = writers if engine.dialect.name == "postgresql" else 1
-        self._tasks: list[asyncio.Task[None]] = []
+        self._task: asyncio.Task[None] | None = None
         self.stored = 0
         self.duplicates = 0
         self.batches = 0
 
     def start(self) -> None:
-        if not self._tasks:
-            self._tasks = [
-                asyncio.create_task(self._run(), name=f"lkps-webhook-writer-{n}")
-                for n in range(self._writers)
-            ]
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="lkps-webhook-writer")
 
     async def stop(self) -> None:
-        if not self._tasks:
+        if self._task is None:
             return
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
         while not self._queue.empty():
             _, future = self._queue.get_nowait()
             if not future.done():
@@ -234,14 +222,14 @@ class WebhookWriter:
         for item in items:
             first.setdefault(item.id, item)  # a duplicate within the same batch counts once
         async with self._engine.begin() as conn:
+            await lock_lifecycle(conn)
             if conn.dialect.name == "postgresql":
-                # Storing the events needs no lock (the primary key settles duplicates, and a concurrent
-                # insert of the same id waits for the other transaction's outcome); the merge takes it.
                 inserted = await _insert_new_postgresql(conn, list(first.values()), now)
             else:
                 inserted = await _insert_new(conn, list(first.values()), now)
             fresh = [item for item in first.values() if item.id in inserted]
-            await merge_into_db(conn, [i.facts for i in fresh if i.facts is not None], now)
+            # The lifecycle lock is already held by this transaction.
+            await merge_into_db(conn, [i.facts for i in fresh if i.facts is not None], now, locked=True)
         outcomes = [item.id in inserted and first[item.id] is item for item in items]
         self.batches += 1
         self.stored += len(fresh)
@@ -282,8 +270,7 @@ async def _insert_new_postgresql(
         webhook_events,
         _EVENT_COLUMNS,
         [(i.id, i.event, i.room_name, i.created_at, now, i.payload) for i in items],
-        # Rows in id order: two writers inserting overlapping retries lock them in the same order.
-        "ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id",
+        "ON CONFLICT (id) DO NOTHING RETURNING id",
     )
     return {row[0] for row in result}
 
