@@ -268,3 +268,25 @@ async def test_concurrent_deliveries_share_batches_and_are_all_stored(settings: 
         settings.database_url, "SELECT status, count(*) AS n FROM agent_jobs GROUP BY status"
     )
     assert statuses == [{"status": "completed", "n": 40}]
+
+
+async def test_retries_racing_their_originals_are_stored_once(settings: Settings) -> None:
+    # Every event delivered twice at once, in shuffled order: the copies of an id share a batch or race
+    # across consecutive ones; each id is stored once, one copy answered "processed", the other "duplicate".
+    rooms = [room_name(new_agent_id()) for _ in range(30)]
+    messages = list(itertools.chain.from_iterable(full_session(r) for r in rooms))
+    doubled = messages * 2
+    random.Random(7).shuffle(doubled)  # noqa: S311 - a reproducible order, not a secret
+    async with running_app(settings) as app:
+        responses = await asyncio.gather(*(deliver(app, m) for m in doubled))
+        writer = app.handlers.webhook_writer
+        assert (writer.stored, writer.duplicates) == (len(messages), len(messages))
+    assert {r.status_code for r in responses} == {200}
+    outcomes: dict[str, list[str]] = {}
+    for message, response in zip(doubled, responses, strict=True):
+        outcomes.setdefault(message.id, []).append(response.json()["status"])
+    assert all(sorted(pair) == ["duplicate", "processed"] for pair in outcomes.values())
+    statuses = await fetch_rows(
+        settings.database_url, "SELECT status, count(*) AS n FROM agent_jobs GROUP BY status"
+    )
+    assert statuses == [{"status": "completed", "n": 30}]
