@@ -234,7 +234,11 @@ def test_service_container_migrates_serves_reports_healthy_and_flushes_audit_on_
         assert rows == 1
         log = _logs(engine, name)
         assert body["livekit_token"] not in log
-        assert '"msg": "lkps stopped"' in log
+        records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+        stopped = [r for r in records if r["msg"] == "lkps stopped"]
+        assert stopped, log  # written on the way out, with the audit counts
+        assert stopped[0]["audit_written"] >= 1
+        assert records[-1]["msg"].startswith("Finished server process")
     finally:
         docker.run("rm", "--force", name, check=False)
 
