@@ -155,7 +155,7 @@ async def merge_into_db(
     merged = combine(facts)
     names = sorted(merged)
     if conn.dialect.name == "postgresql":
-        # One array parameter and one unnest upsert, whatever the batch size (see lkps.bulk).
+        # The stored rows in one query (one array parameter), the merged ones in one batch (see lkps.bulk).
         stored = await conn.exec_driver_sql(_SELECT_STORED_POSTGRESQL, (names,))
         for values in stored:
             known = JobFacts(**dict(zip(_FACT_NAMES, values, strict=True)))

@@ -264,7 +264,7 @@ _EVENT_COLUMNS = ("id", "event", "room_name", "created_at", "received_at", "payl
 async def _insert_new_postgresql(
     conn: AsyncConnection, items: list[StoredEvent], now: dt.datetime
 ) -> set[str]:
-    """Insert the events (distinct ids) in one statement; the ids stored before are skipped, not returned."""
+    """Insert the events (distinct ids) as one batch; the ids stored before are skipped, not returned."""
     result = await insert_rows(
         conn,
         webhook_events,
