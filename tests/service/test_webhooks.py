@@ -290,3 +290,20 @@ async def test_retries_racing_their_originals_are_stored_once(settings: Settings
         settings.database_url, "SELECT status, count(*) AS n FROM agent_jobs GROUP BY status"
     )
     assert statuses == [{"status": "completed", "n": 30}]
+
+
+async def test_a_nul_character_in_an_identity_does_not_fail_the_events_batched_with_it(
+    settings: Settings,
+) -> None:
+    # PostgreSQL text cannot hold NUL: stored without it, and the batch's other events are stored too.
+    rooms = [room_name(new_agent_id()) for _ in range(8)]
+    messages = [event("room_started", room, T0) for room in rooms]
+    odd = client(T0 + 1)
+    odd.identity = "jane\x00doe@example.com"
+    messages.append(event("participant_joined", rooms[0], T0 + 1, participant=odd))
+    async with running_app(settings) as app:
+        responses = await asyncio.gather(*(deliver(app, m) for m in messages))
+    assert [r.status_code for r in responses] == [200] * len(messages)
+    assert (await job(settings, rooms[0]))["participant_identity"] == "janedoe@example.com"
+    stored = await fetch_rows(settings.database_url, "SELECT count(*) AS n FROM webhook_events")
+    assert stored == [{"n": len(messages)}]

@@ -77,6 +77,14 @@ def _fitted(rows: Sequence[Sequence[Any]], lengths: tuple[tuple[int, int], ...])
     return out
 
 
+def as_arrays(table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """``rows`` (tuples in ``columns`` order) as one list per column, for ``unnest($1::text[], ...)``: a whole
+    batch in one statement, when saving round trips matters more than COPY's cheaper encoding."""
+    if not rows:
+        return [[] for _ in columns]
+    return [list(column) for column in zip(*_fitted(rows, _lengths(table, columns)), strict=True)]
+
+
 async def insert_rows(
     conn: AsyncConnection,
     table: Table,

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import RowMapping, select, text
+from sqlalchemy import RowMapping, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .bulk import insert_rows
+from .bulk import as_arrays
 from .models import agent_jobs, fit
-
-# Serializes lifecycle merges across replicas on PostgreSQL (SQLite has a single writer anyway).
-_MERGE_LOCK_KEY = 0x6C6B7073_0001
 
 # Disconnect reasons that mean the session broke rather than ended.
 FAILURE_REASONS = frozenset(
@@ -46,6 +44,9 @@ _FIRST_KNOWN = (
     "agent_identity",
 )
 _EARLIEST = ("requested_at", "room_created_at", "participant_joined_at", "agent_joined_at", "finished_at")
+# A leave and its reason travel together; the last leave is the one that ended the participation.
+_LEAVES = {"participant_left_at": "disconnect_reason", "agent_left_at": "agent_disconnect_reason"}
+_LEFT_OF_REASON = {reason: left for left, reason in _LEAVES.items()}
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,7 @@ class JobFacts:
             mine, theirs = getattr(self, name), getattr(other, name)
             if theirs is not None and (mine is None or theirs < mine):
                 changes[name] = theirs
-        # A leave and its reason travel together; the last leave is the one that ended the participation.
-        for left, reason in (
-            ("participant_left_at", "disconnect_reason"),
-            ("agent_left_at", "agent_disconnect_reason"),
-        ):
+        for left, reason in _LEAVES.items():
             mine, theirs = getattr(self, left), getattr(other, left)
             if theirs is not None and (mine is None or theirs >= mine):
                 changes[left] = theirs
@@ -137,34 +134,17 @@ def combine(facts: Iterable[JobFacts]) -> dict[str, JobFacts]:
     return out
 
 
-async def lock_lifecycle(conn: AsyncConnection) -> None:
-    """Hold the lifecycle lock until the transaction ends (PostgreSQL; taking it twice is harmless)."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MERGE_LOCK_KEY})
-
-
-async def merge_into_db(
-    conn: AsyncConnection, facts: Sequence[JobFacts], now: dt.datetime, *, locked: bool = False
-) -> None:
-    """Merge ``facts`` into ``agent_jobs`` inside the caller's transaction (``locked``: the caller already
-    took :func:`lock_lifecycle` in it, which saves a round trip)."""
+async def merge_into_db(conn: AsyncConnection, facts: Sequence[JobFacts], now: dt.datetime) -> None:
+    """Merge ``facts`` into ``agent_jobs`` inside the caller's transaction."""
     if not facts:
         return
-    if not locked:
-        await lock_lifecycle(conn)
+    if conn.dialect.name == "postgresql":
+        # One statement: the facts as arrays, combined and merged by PostgreSQL (see merge_facts_sql).
+        await conn.exec_driver_sql(_MERGE_POSTGRESQL, (*fact_arrays(facts), now))
+        return
+    # SQLite (one writer at a time): read the stored rows, merge here, write back.
     merged = combine(facts)
     names = sorted(merged)
-    if conn.dialect.name == "postgresql":
-        # The stored rows in one query (one array parameter), the merged ones in one batch (see lkps.bulk).
-        stored = await conn.exec_driver_sql(_SELECT_STORED_POSTGRESQL, (names,))
-        for values in stored:
-            known = JobFacts(**dict(zip(_FACT_NAMES, values, strict=True)))
-            merged[known.room_name] = known.merge(merged[known.room_name])
-        rows = [merged[name].row(now) for name in names]
-        await insert_rows(
-            conn, agent_jobs, _JOB_COLUMNS, [[row[c] for c in _JOB_COLUMNS] for row in rows], _UPSERT_SUFFIX
-        )
-        return
     for start in range(0, len(names), 1000):
         chunk = names[start : start + 1000]
         result = await conn.execute(select(agent_jobs).where(agent_jobs.c.room_name.in_(chunk)))
@@ -176,13 +156,123 @@ async def merge_into_db(
 
 
 _FACT_NAMES = tuple(f.name for f in fields(JobFacts))
-_JOB_COLUMNS = tuple(c.name for c in agent_jobs.c)
-_SELECT_STORED_POSTGRESQL = (
-    f"SELECT {', '.join(_FACT_NAMES)} FROM agent_jobs WHERE room_name = ANY($1::text[])"  # noqa: S608
-)
-_UPSERT_SUFFIX = "ON CONFLICT (room_name) DO UPDATE SET " + ", ".join(
-    f"{name} = EXCLUDED.{name}" for name in _JOB_COLUMNS if name != "room_name"
-)
+_FACT_TYPES = {f.name: "timestamptz" if f.name.endswith("_at") else "text" for f in fields(JobFacts)}
+_facts_tuple = attrgetter(*_FACT_NAMES)
+
+
+def fact_arrays(facts: Sequence[JobFacts]) -> list[list[Any]]:
+    """The facts as one array per field (:data:`_FACT_NAMES` order), strings cut to their column's length."""
+    return as_arrays(agent_jobs, _FACT_NAMES, [_facts_tuple(f) for f in facts])
+
+
+# PostgreSQL: the same merge as JobFacts.merge and JobFacts.status, written in SQL, so that a batch is one
+# statement and concurrent writers (replicas) need no lock: ON CONFLICT DO UPDATE evaluates the merge against
+# the latest committed row. tests/service/test_jobs.py holds the two versions to the same results.
+
+
+def _failed_sql(col: Callable[[str], str]) -> str:
+    reasons = ", ".join(f"'{r}'" for r in sorted(FAILURE_REASONS))
+    return " OR ".join(
+        f"COALESCE({col(name)} IN ({reasons}), false)"
+        for name in ("disconnect_reason", "agent_disconnect_reason")
+    )
+
+
+def _status_sql(col: Callable[[str], str]) -> str:
+    """:attr:`JobFacts.status`, over the column expressions ``col(name)``."""
+    failed = _failed_sql(col)
+    return (
+        f"CASE WHEN {col('finished_at')} IS NOT NULL THEN"
+        f" CASE WHEN {col('agent_joined_at')} IS NULL THEN 'agent_never_joined'"
+        f" WHEN ({failed}) OR {col('participant_joined_at')} IS NULL THEN 'failed' ELSE 'completed' END"
+        f" WHEN {col('participant_left_at')} IS NOT NULL THEN"
+        f" CASE WHEN ({failed}) THEN 'failed' ELSE 'completed' END"
+        f" WHEN {col('participant_joined_at')} IS NOT NULL THEN"
+        f" CASE WHEN {col('agent_joined_at')} IS NOT NULL THEN 'active' ELSE 'participant_joined' END"
+        f" WHEN {col('room_created_at')} IS NOT NULL OR {col('agent_joined_at')} IS NOT NULL"
+        " THEN 'room_created'"
+        " ELSE 'requested' END"
+    )
+
+
+def _derived_sql(col: Callable[[str], str]) -> dict[str, str]:
+    """The columns :meth:`JobFacts.row` derives (status and durations), over ``col(name)``."""
+
+    def seconds(start: str, end: str) -> str:
+        s, e = col(start), col(end)
+        return (
+            f"CASE WHEN {s} IS NOT NULL AND {e} IS NOT NULL"
+            f" THEN GREATEST(0, EXTRACT(EPOCH FROM {e} - {s}))::float8 END"
+        )
+
+    return {
+        "status": _status_sql(col),
+        "session_duration_s": seconds("room_created_at", "finished_at"),
+        "participant_duration_s": seconds("participant_joined_at", "participant_left_at"),
+        "agent_join_delay_s": seconds("participant_joined_at", "agent_joined_at"),
+    }
+
+
+def _stored_merged_with_new(name: str) -> str:
+    """``stored.merge(new)`` for one field, stored being ``agent_jobs`` and new ``EXCLUDED``."""
+    if name in _FIRST_KNOWN:
+        return f"COALESCE(agent_jobs.{name}, EXCLUDED.{name})"
+    if name in _EARLIEST:
+        return f"LEAST(agent_jobs.{name}, EXCLUDED.{name})"  # LEAST skips NULLs
+    left = _LEFT_OF_REASON.get(name, name)
+    new, stored = f"EXCLUDED.{left}", f"agent_jobs.{left}"
+    take = f"({new} IS NOT NULL AND ({stored} IS NULL OR {new} >= {stored}))"
+    if name == left:
+        return f"CASE WHEN {take} THEN EXCLUDED.{left} ELSE agent_jobs.{left} END"
+    keep_stored = f"CASE WHEN agent_jobs.{left} = EXCLUDED.{left} THEN agent_jobs.{name} END"
+    return f"CASE WHEN {take} THEN COALESCE(EXCLUDED.{name}, {keep_stored}) ELSE agent_jobs.{name} END"
+
+
+def _batch_combined(name: str) -> str:
+    """:func:`combine` for one field, as an aggregate over a room's facts in batch order (``ord``)."""
+    if name in _FIRST_KNOWN:
+        return f"(array_agg({name} ORDER BY ord) FILTER (WHERE {name} IS NOT NULL))[1]"
+    if name in _EARLIEST:
+        return f"min({name})"
+    if name in _LEFT_OF_REASON:  # the last reason given with the latest leave
+        left = _LEFT_OF_REASON[name]
+        given = f"{left} = {left}_latest AND {name} IS NOT NULL"
+        return f"(array_agg({name} ORDER BY ord DESC) FILTER (WHERE {given}))[1]"
+    return f"max({name})"
+
+
+def merge_facts_sql(first: int, *, fresh: str | None = None) -> str:
+    """``INSERT INTO agent_jobs`` merging a batch of facts given as arrays: ``$first``... one per field in
+    :data:`_FACT_NAMES` order, then the update time; with ``fresh`` (a CTE returning event ids), one more
+    array, each fact's event id, and only the facts of events in ``fresh`` count."""
+    names = list(_FACT_NAMES)
+    arrays = [f"${first + i}::{_FACT_TYPES[name]}[]" for i, name in enumerate(names)]
+    now = f"${first + len(names)}"
+    where = ""
+    if fresh is not None:
+        arrays.append(f"${first + len(names) + 1}::text[]")
+        names.append("event_id")
+        where = f" WHERE f.event_id IN (SELECT id FROM {fresh})"  # noqa: S608 - a CTE's name
+    latest = ", ".join(f"max({left}) OVER (PARTITION BY room_name) AS {left}_latest" for left in _LEAVES)
+    rows = f"unnest({', '.join(arrays)}) WITH ORDINALITY AS f({', '.join(names)}, ord)"
+    source = f"SELECT f.*, {latest} FROM {rows}{where}"  # noqa: S608 - names and placeholders only
+    combined = ", ".join(f"{_batch_combined(name)} AS {name}" for name in _FACT_NAMES if name != "room_name")
+    derived = _derived_sql(lambda name: name)
+    stored_derived = _derived_sql(_stored_merged_with_new)
+    columns = (*_FACT_NAMES, *derived, "updated_at")
+    updates = [f"{name} = {_stored_merged_with_new(name)}" for name in _FACT_NAMES if name != "room_name"]
+    updates += [f"{name} = {expression}" for name, expression in stored_derived.items()]
+    return (
+        f"INSERT INTO agent_jobs ({', '.join(columns)})"  # noqa: S608 - names and literals only, values are $n
+        f" SELECT {', '.join(_FACT_NAMES)}, {', '.join(derived.values())}, {now}"
+        f" FROM (SELECT room_name, {combined} FROM ({source}) AS s GROUP BY room_name) AS c"
+        # Rows locked in one order by every writer: no deadlock between replicas.
+        " ORDER BY room_name"
+        f" ON CONFLICT (room_name) DO UPDATE SET {', '.join(updates)}, updated_at = EXCLUDED.updated_at"
+    )
+
+
+_MERGE_POSTGRESQL = merge_facts_sql(1)
 
 
 @functools.cache

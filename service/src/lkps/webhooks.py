@@ -21,10 +21,10 @@ from livekit.protocol.webhook import WebhookEvent
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .bulk import insert_rows
+from .bulk import as_arrays
 from .errors import ApiError
-from .jobs import JobFacts, lock_lifecycle, merge_into_db
-from .models import fit, webhook_events
+from .jobs import JobFacts, fact_arrays, merge_facts_sql, merge_into_db
+from .models import fit, string_lengths, webhook_events
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ HANDLED_EVENTS = frozenset({"room_started", "participant_joined", "participant_l
 _CLIENT_KINDS = frozenset({ParticipantInfo.Kind.STANDARD, ParticipantInfo.Kind.SIP})
 _AGENT_ID_LENGTH = 36
 _MAX_ROOM_NAME = 256  # agent_jobs.room_name; the service's own room names are far shorter
+_MAX_EVENT_ID = dict(string_lengths(webhook_events))["id"]
 
 
 class WebhookVerifier:
@@ -75,6 +76,12 @@ def _ts(seconds: int, millis: int = 0) -> dt.datetime | None:
     return None
 
 
+def _text(value: str) -> str:
+    """A string from an event as PostgreSQL can store it: text cannot hold NUL, and one refused value would
+    fail every event batched with it."""
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
 def agent_app_id_from_room(room_name: str) -> str | None:
     """Room names are ``{cwid}-{agent app id}-{unix ts}-{4 hex}``: the GUID sits before the last two parts."""
     head, _, _ = room_name.rpartition("-")
@@ -91,49 +98,50 @@ def facts_for(event: WebhookEvent) -> JobFacts | None:
         return None
     room = event.room
     at = _ts(event.created_at)
+    room_name = _text(room.name)
     base: dict[str, Any] = {
-        "room_name": room.name,
-        "room_sid": room.sid or None,
-        "agent_entra_app_id": agent_app_id_from_room(room.name),
+        "room_name": room_name,
+        "room_sid": _text(room.sid) or None,
+        "agent_entra_app_id": agent_app_id_from_room(room_name),
     }
     if event.event == "room_started":
         return JobFacts(**base, room_created_at=_ts(room.creation_time, room.creation_time_ms) or at)
     if event.event == "room_finished":
         return JobFacts(**base, finished_at=at)
     participant = event.participant
+    identity = _text(participant.identity) or None
     is_agent = participant.kind == ParticipantInfo.Kind.AGENT
     if not is_agent and participant.kind not in _CLIENT_KINDS:
         return JobFacts(**base)  # egress/ingress participants are not part of the session's lifecycle
     if event.event == "participant_joined":
         joined = _ts(participant.joined_at, participant.joined_at_ms) or at
         if is_agent:
-            return JobFacts(**base, agent_joined_at=joined, agent_identity=participant.identity or None)
-        return JobFacts(
-            **base, participant_joined_at=joined, participant_identity=participant.identity or None
-        )
+            return JobFacts(**base, agent_joined_at=joined, agent_identity=identity)
+        return JobFacts(**base, participant_joined_at=joined, participant_identity=identity)
     reason = DisconnectReason.Name(participant.disconnect_reason)
     if is_agent:
         return JobFacts(
             **base,
             agent_left_at=at,
             agent_disconnect_reason=reason,
-            agent_identity=participant.identity or None,
+            agent_identity=identity,
         )
     return JobFacts(
         **base,
         participant_left_at=at,
         disconnect_reason=reason,
-        participant_identity=participant.identity or None,
+        participant_identity=identity,
     )
 
 
 def stored_event(event: WebhookEvent, body: bytes) -> StoredEvent:
     # LiveKit always sets an id; a body hash keeps idempotency for any sender that does not.
-    event_id = event.id or "sha256:" + hashlib.sha256(body).hexdigest()
+    # Cut as the column would be, so the id compared for duplicates is the one stored.
+    event_id = _text(event.id or "sha256:" + hashlib.sha256(body).hexdigest())[:_MAX_EVENT_ID]
     return StoredEvent(
         id=event_id,
         event=event.event,
-        room_name=event.room.name or None,
+        room_name=_text(event.room.name) or None,
         created_at=_ts(event.created_at),
         payload=body.decode(),
         facts=facts_for(event),
@@ -152,6 +160,12 @@ class WebhookWriter:
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
     ) -> None:
         self._engine = engine
+        # PostgreSQL: a batch is one statement (its own transaction), so no BEGIN/COMMIT round trips.
+        self._autocommit = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else None
+        )
         self._batch_size = batch_size
         self._queue: asyncio.Queue[tuple[StoredEvent, asyncio.Future[bool]]] = asyncio.Queue(queue_size)
         self._now = now
@@ -221,15 +235,16 @@ class WebhookWriter:
         first: dict[str, StoredEvent] = {}
         for item in items:
             first.setdefault(item.id, item)  # a duplicate within the same batch counts once
-        async with self._engine.begin() as conn:
-            await lock_lifecycle(conn)
-            if conn.dialect.name == "postgresql":
-                inserted = await _insert_new_postgresql(conn, list(first.values()), now)
-            else:
-                inserted = await _insert_new(conn, list(first.values()), now)
-            fresh = [item for item in first.values() if item.id in inserted]
-            # The lifecycle lock is already held by this transaction.
-            await merge_into_db(conn, [i.facts for i in fresh if i.facts is not None], now, locked=True)
+        distinct = list(first.values())
+        if self._autocommit is not None:
+            async with self._autocommit.connect() as conn:
+                inserted = await _store_postgresql(conn, distinct, now)
+            fresh = [item for item in distinct if item.id in inserted]
+        else:
+            async with self._engine.begin() as conn:
+                inserted = await _insert_new(conn, distinct, now)
+                fresh = [item for item in distinct if item.id in inserted]
+                await merge_into_db(conn, [i.facts for i in fresh if i.facts is not None], now)
         outcomes = [item.id in inserted and first[item.id] is item for item in items]
         self.batches += 1
         self.stored += len(fresh)
@@ -258,19 +273,29 @@ def _event_row(item: StoredEvent, now: dt.datetime) -> dict[str, Any]:
     )
 
 
-_EVENT_COLUMNS = ("id", "event", "room_name", "created_at", "received_at", "payload")
+_EVENT_COLUMNS = ("id", "event", "room_name", "created_at", "payload")
+# One statement stores the new events and merges their facts (only theirs: a repeated id, even with other
+# content, changes nothing) into agent_jobs: $1-$5 the events' columns, $6 the receive time, then the facts.
+_STORE_POSTGRESQL = (
+    "WITH fresh AS (INSERT INTO webhook_events (id, event, room_name, created_at, received_at, payload)"  # noqa: S608 - generated SQL, values are $n
+    " SELECT id, event, room_name, created_at, $6, payload"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])"
+    " AS e(id, event, room_name, created_at, payload)"
+    " ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id),"
+    f" jobs AS ({merge_facts_sql(7, fresh='fresh')})"
+    " SELECT id FROM fresh"
+)
 
 
-async def _insert_new_postgresql(
-    conn: AsyncConnection, items: list[StoredEvent], now: dt.datetime
-) -> set[str]:
-    """Insert the events (distinct ids) as one batch; the ids stored before are skipped, not returned."""
-    result = await insert_rows(
-        conn,
-        webhook_events,
-        _EVENT_COLUMNS,
-        [(i.id, i.event, i.room_name, i.created_at, now, i.payload) for i in items],
-        "ON CONFLICT (id) DO NOTHING RETURNING id",
+async def _store_postgresql(conn: AsyncConnection, items: list[StoredEvent], now: dt.datetime) -> set[str]:
+    """Store the events (distinct ids) and merge the new ones' facts; the ids that were new."""
+    events = as_arrays(
+        webhook_events, _EVENT_COLUMNS, [(i.id, i.event, i.room_name, i.created_at, i.payload) for i in items]
+    )
+    tracked = [i for i in items if i.facts is not None]
+    facts = fact_arrays([i.facts for i in tracked if i.facts is not None])
+    result = await conn.exec_driver_sql(
+        _STORE_POSTGRESQL, (*events, now, *facts, now, [i.id for i in tracked])
     )
     return {row[0] for row in result}
 
