@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .bulk import as_arrays
-from .models import agent_jobs, fit
+from .models import UTCDateTime, agent_jobs, fit
 
 # Disconnect reasons that mean the session broke rather than ended.
 FAILURE_REASONS = frozenset(
@@ -156,7 +156,10 @@ async def merge_into_db(conn: AsyncConnection, facts: Sequence[JobFacts], now: d
 
 
 _FACT_NAMES = tuple(f.name for f in fields(JobFacts))
-_FACT_TYPES = {f.name: "timestamptz" if f.name.endswith("_at") else "text" for f in fields(JobFacts)}
+_FACT_TYPES = {  # each field's array type, from its column
+    name: "timestamptz" if isinstance(agent_jobs.c[name].type, UTCDateTime) else "text"
+    for name in _FACT_NAMES
+}
 _facts_tuple = attrgetter(*_FACT_NAMES)
 
 

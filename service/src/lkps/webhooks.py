@@ -277,7 +277,8 @@ _EVENT_COLUMNS = ("id", "event", "room_name", "created_at", "payload")
 # One statement stores the new events and merges their facts (only theirs: a repeated id, even with other
 # content, changes nothing) into agent_jobs: $1-$5 the events' columns, $6 the receive time, then the facts.
 _STORE_POSTGRESQL = (
-    "WITH fresh AS (INSERT INTO webhook_events (id, event, room_name, created_at, received_at, payload)"  # noqa: S608 - generated SQL, values are $n
+    "WITH fresh AS (INSERT INTO webhook_events"  # noqa: S608 - names only, values are $n
+    " (id, event, room_name, created_at, received_at, payload)"
     " SELECT id, event, room_name, created_at, $6, payload"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])"
     " AS e(id, event, room_name, created_at, payload)"
