@@ -19,6 +19,7 @@ from livekit import api
 from livekit.protocol.models import DisconnectReason, ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .bulk import as_arrays
@@ -166,6 +167,7 @@ class WebhookWriter:
             if engine.dialect.name == "postgresql"
             else None
         )
+        self._held: AsyncConnection | None = None
         self._batch_size = batch_size
         self._queue: asyncio.Queue[tuple[StoredEvent, asyncio.Future[bool]]] = asyncio.Queue(queue_size)
         self._now = now
@@ -185,6 +187,9 @@ class WebhookWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._held is not None:
+            await self._held.close()
+            self._held = None
         while not self._queue.empty():
             _, future = self._queue.get_nowait()
             if not future.done():
@@ -237,8 +242,7 @@ class WebhookWriter:
             first.setdefault(item.id, item)  # a duplicate within the same batch counts once
         distinct = list(first.values())
         if self._autocommit is not None:
-            async with self._autocommit.connect() as conn:
-                inserted = await _store_postgresql(conn, distinct, now)
+            inserted = await self._store_postgresql(self._autocommit, distinct, now)
             fresh = [item for item in distinct if item.id in inserted]
         else:
             async with self._engine.begin() as conn:
@@ -250,6 +254,27 @@ class WebhookWriter:
         self.stored += len(fresh)
         self.duplicates += len(items) - len(fresh)
         return outcomes
+
+    async def _store_postgresql(
+        self, engine: AsyncEngine, items: list[StoredEvent], now: dt.datetime
+    ) -> set[str]:
+        # The writer keeps its connection between batches: each checkout from the pool would first ping the
+        # server (three round trips with SQLAlchemy's asyncpg dialect). After a failure the connection goes
+        # back to the pool (dropped if broken); if it was one kept from before and found dead (the database
+        # restarted meanwhile), the batch runs once more on a fresh checkout, which the pool pings.
+        while True:
+            kept, self._held = self._held, None
+            conn = kept or await engine.connect()
+            try:
+                inserted = await _store_postgresql(conn, items, now)
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                if kept is not None and isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    continue  # events a lost commit stored count as duplicates on the retry: nothing lost
+                raise
+            self._held = conn
+            return inserted
 
 
 def _time_out(future: asyncio.Future[bool]) -> None:
