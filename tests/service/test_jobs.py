@@ -28,6 +28,10 @@ LEAVES = (("participant_left_at", "disconnect_reason"), ("agent_left_at", "agent
 REASONS = (None, "CLIENT_INITIATED", "ROOM_DELETED", *sorted(FAILURE_REASONS)[:3])
 
 
+# A few instants (microseconds included: durations must come out as the same floats), so that ties occur.
+INSTANTS = [T0 + dt.timedelta(seconds=s, microseconds=us) for s in range(3) for us in (0, 333_333)]
+
+
 def random_facts(rng: random.Random, rooms: Sequence[str]) -> JobFacts:
     """Facts as sources give them: a few fields each, from small value sets so that ties and clashes occur."""
     values: dict[str, Any] = {"room_name": rng.choice(rooms)}
@@ -36,10 +40,10 @@ def random_facts(rng: random.Random, rooms: Sequence[str]) -> JobFacts:
             values[name] = rng.choice(("a", "b", "c"))
     for name in TIMES:
         if rng.random() < 0.3:
-            values[name] = T0 + dt.timedelta(seconds=rng.randrange(4))
+            values[name] = rng.choice(INSTANTS)
     for left, reason in LEAVES:
         if rng.random() < 0.3:  # a leave always comes with its reason (possibly unknown)
-            values[left] = T0 + dt.timedelta(seconds=rng.randrange(4))
+            values[left] = rng.choice(INSTANTS)
             values[reason] = rng.choice(REASONS)
     return JobFacts(**values)
 
@@ -139,7 +143,7 @@ async def test_replicas_merging_the_same_rooms_at_once_lose_nothing(db_url: str)
     facts = []
     for index in range(240):
         room = rooms[index % len(rooms)]
-        field = (*FIRST_KNOWN, *TIMES, "participant_left_at", "agent_left_at")[index % 12]
+        field = (*FIRST_KNOWN, *TIMES, "participant_left_at", "agent_left_at")[index // len(rooms) % 12]
         at = T0 + dt.timedelta(seconds=index)
         value: dict[str, Any] = {"room_name": room}
         if field in FIRST_KNOWN:
