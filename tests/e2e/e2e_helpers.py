@@ -94,6 +94,18 @@ class Deployment:
         rows = self.system.rows("SELECT * FROM agent_jobs WHERE room_name = :room", room=room)
         return rows[0] if rows else None
 
+    def ended(self, room: str, *, timeout: float = 30) -> dict[str, Any]:
+        """The room's row once it has ended and also holds what session start knew (client, request time).
+        Those facts travel through the audit writer, which never holds up a response, while each webhook is
+        stored before it is answered: a short session can read as ended a moment before they land."""
+        return eventually(
+            lambda: (
+                (r := self.lifecycle(room)) and r["status"] in FINAL and r["requested_at"] is not None and r
+            ),
+            timeout=timeout,
+            what="the session ended and recorded",
+        )
+
 
 def deploy(system: System, name: str) -> Deployment:
     """Add an agent identity and a client app to the tenant and start the agent; wait until it is ready."""

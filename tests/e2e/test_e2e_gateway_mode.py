@@ -11,11 +11,9 @@ from typing import Any
 import pytest
 import schemathesis
 from e2e_helpers import (
-    FINAL,
     Deployment,
     assert_no_secret_in_logs_or_spans,
     deploy,
-    eventually,
     start_system,
 )
 from hypothesis import HealthCheck, given, settings
@@ -56,9 +54,7 @@ def test_an_agent_and_a_client_behind_the_gateway_run_a_session_end_to_end(deplo
         "participant_cwid": principal.replace("-", "_"),
     }
     system.livekit.leave(room, participant)
-    row = eventually(
-        lambda: (r := deployment.lifecycle(room)) and r["status"] in FINAL and r, timeout=30, what="ended"
-    )
+    row = deployment.ended(room)
     assert (row["status"], row["client_id"]) == ("completed", deployment.client.app_id)
     assert row["agent_joined_at"] is not None
 
