@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import random
 import uuid
@@ -307,3 +308,17 @@ async def test_a_nul_character_in_an_identity_does_not_fail_the_events_batched_w
     assert (await job(settings, rooms[0]))["participant_identity"] == "janedoe@example.com"
     stored = await fetch_rows(settings.database_url, "SELECT count(*) AS n FROM webhook_events")
     assert stored == [{"n": len(messages)}]
+
+
+async def test_an_event_without_an_id_is_known_by_its_body_hash(settings: Settings) -> None:
+    message = event("room_started", room_name(new_agent_id()), T0)
+    message.id = ""  # a sender that sets none: the body's sha256 keeps retries idempotent
+    body, auth = sign_webhook(message)
+    async with running_app(settings) as app:
+        statuses = [
+            (await app.client.post("/livekit/webhook", content=body, headers={"Authorization": auth})).json()
+            for _ in range(2)
+        ]
+    assert [s["status"] for s in statuses] == ["processed", "duplicate"]
+    stored = await fetch_rows(settings.database_url, "SELECT id FROM webhook_events")
+    assert stored == [{"id": "sha256:" + hashlib.sha256(body.encode()).hexdigest()}]

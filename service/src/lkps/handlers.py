@@ -155,10 +155,10 @@ class Handlers:
 
     async def livekit_webhook(self, request: Request) -> Response:
         body = await _read_body(request)
-        event = self.webhook_verifier.verify(body, request.headers.get("authorization"))
+        event, payload = self.webhook_verifier.verify(body, request.headers.get("authorization"))
         if event.event not in HANDLED_EVENTS:
             return ApiResponse({"status": "ignored", "event": event.event})
-        item = stored_event(event, body)
+        item = stored_event(event, payload)
         is_new = await self.webhook_writer.store(item, self.settings.webhook_write_timeout)
         log.info(
             "webhook",

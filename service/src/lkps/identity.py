@@ -76,14 +76,6 @@ class GatewayIdentity:
             if name in self._wanted and name not in found:
                 found[name] = value
         profile = self._profile(found)
-        if not profile:
-            return Identity(
-                client_id=_header(found, self._client_id),
-                user_id=_header(found, self._user_id),
-                email=_header(found, self._email),
-                display_name=None,
-                cwid=None,
-            )
         return Identity(
             client_id=_header(found, self._client_id),
             user_id=_header(found, self._user_id),

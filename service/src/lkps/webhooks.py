@@ -42,13 +42,15 @@ class WebhookVerifier:
     def __init__(self, api_key: str, api_secret: str) -> None:
         self._receiver = api.WebhookReceiver(api.TokenVerifier(api_key, api_secret))
 
-    def verify(self, body: bytes, authorization: str | None) -> WebhookEvent:
+    def verify(self, body: bytes, authorization: str | None) -> tuple[WebhookEvent, str]:
+        """The event and the body as text (decoded once, for the check and for storage)."""
         if not authorization:
             raise ApiError(
                 401, "unauthorized", "no Authorization header: LiveKit signs every webhook", "Authorization"
             )
         try:
-            return self._receiver.receive(body.decode(), authorization)
+            text = body.decode()
+            return self._receiver.receive(text, authorization), text
         except Exception:  # livekit-api raises bare Exceptions for hash mismatches: any failure is a 401
             raise ApiError(
                 401,
@@ -135,16 +137,16 @@ def facts_for(event: WebhookEvent) -> JobFacts | None:
     )
 
 
-def stored_event(event: WebhookEvent, body: bytes) -> StoredEvent:
+def stored_event(event: WebhookEvent, payload: str) -> StoredEvent:
     # LiveKit always sets an id; a body hash keeps idempotency for any sender that does not.
     # Cut as the column would be, so the id compared for duplicates is the one stored.
-    event_id = _text(event.id or "sha256:" + hashlib.sha256(body).hexdigest())[:_MAX_EVENT_ID]
+    event_id = _text(event.id or "sha256:" + hashlib.sha256(payload.encode()).hexdigest())[:_MAX_EVENT_ID]
     return StoredEvent(
         id=event_id,
         event=event.event,
         room_name=_text(event.room.name) or None,
         created_at=_ts(event.created_at),
-        payload=body.decode(),
+        payload=payload,
         facts=facts_for(event),
     )
 
