@@ -160,6 +160,14 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerRig]:
             _stop_process_group(process)
 
 
+@pytest.fixture(autouse=True)
+def worker_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Prints the worker's log after each test that uses it: pytest shows it only when the test failed."""
+    yield
+    if "rig" in request.fixturenames:
+        print(f"worker log (tail):\n{request.getfixturevalue('rig').log_tail()}")
+
+
 def test_worker_registers_with_a_token_its_own_server_signed(rig: WorkerRig) -> None:
     worker = rig.standin.wait_for_worker(AGENT_NAME)
     assert worker.claims.issuer == API_KEY

@@ -18,6 +18,11 @@ server = AgentServer(
     num_idle_processes=1,  # two cores: one warm job process is plenty
     load_threshold=float("inf"),  # CPU load on a busy test machine must not make the worker refuse jobs
     initialize_process_timeout=60.0,
+    # forkserver (livekit-agents' Linux default) can report a job that ended cleanly as failed: the worker
+    # joins a job process in one thread while starting the next one in another, and CPython's forkserver
+    # Popen.poll() lets the second thread read EOF for the first's exit status (exit code 255). spawn reaps
+    # with waitpid and does not lose it; see docs/agent-guide.md, Troubleshooting.
+    multiprocessing_context="spawn",
 )
 
 
