@@ -101,6 +101,15 @@ class Running:
             headers=dict(headers if headers is not None else client_headers()),
         )
 
+    async def webhook(self, message: WebhookEvent, **sign: str) -> httpx.Response:
+        """``message`` delivered as LiveKit does: signed (``sign``: :func:`sign_webhook`'s options)."""
+        body, auth = sign_webhook(message, **sign)
+        return await self.client.post(
+            "/livekit/webhook",
+            content=body,
+            headers={"Authorization": auth, "Content-Type": "application/webhook+json"},
+        )
+
 
 @contextlib.asynccontextmanager
 async def running_app(settings: Settings, **seams: Any) -> AsyncIterator[Running]:

@@ -7,11 +7,9 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 from livekit import api
-from livekit.protocol.webhook import WebhookEvent
 from service_helpers import (
     API_KEY,
     API_SECRET,
@@ -163,19 +161,14 @@ async def test_a_database_restart_between_webhooks_costs_no_retry(settings: Sett
     # The writer keeps its connection between batches; the one it held across the restart is dead.
     rooms = [room_name(new_agent_id()) for _ in range(2)]
     async with running_app(settings) as app:
-        before = await app.client.post("/livekit/webhook", **delivery(event("room_started", rooms[0], T0)))
+        before = await app.webhook(event("room_started", rooms[0], T0))
         await outage.begin()
         await outage.end()
-        after = await app.client.post("/livekit/webhook", **delivery(event("room_started", rooms[1], T0)))
+        after = await app.webhook(event("room_started", rooms[1], T0))
     assert [before.status_code, after.status_code] == [200, 200]
     assert after.json()["status"] == "processed"
     rows = await fetch_rows(settings.database_url, "SELECT count(*) AS n FROM agent_jobs")
     assert rows == [{"n": 2}]
-
-
-def delivery(message: WebhookEvent) -> dict[str, Any]:
-    body, auth = sign_webhook(message)
-    return {"content": body, "headers": {"Authorization": auth}}
 
 
 async def test_health_reports_the_database_while_it_is_down(settings: Settings, outage: Outage) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from livekit.protocol.models import DisconnectReason, ParticipantInfo, Room
 from livekit.protocol.webhook import WebhookEvent
-from service_helpers import Running, fetch_rows, new_agent_id, running_app, sign_webhook
+from service_helpers import fetch_rows, new_agent_id, running_app, sign_webhook
 
 from lkps.settings import Settings
 
@@ -78,15 +78,6 @@ def full_session(room: str) -> list[WebhookEvent]:
     ]
 
 
-async def deliver(app: Running, message: WebhookEvent, **sign: str) -> Any:
-    body, auth = sign_webhook(message, **sign)
-    return await app.client.post(
-        "/livekit/webhook",
-        content=body,
-        headers={"Authorization": auth, "Content-Type": "application/webhook+json"},
-    )
-
-
 async def job(settings: Settings, room: str) -> dict[str, Any]:
     rows = await fetch_rows(settings.database_url, "SELECT * FROM agent_jobs WHERE room_name = :r", r=room)
     assert len(rows) == 1, rows
@@ -100,7 +91,7 @@ async def test_a_full_session_ends_completed_with_times_reason_and_durations(set
     room = room_name(agent_id)
     async with running_app(settings) as app:
         for message in full_session(room):
-            response = await deliver(app, message)
+            response = await app.webhook(message)
             assert response.status_code == 200
             assert response.json() == {"status": "processed", "event": message.event}
     row = await job(settings, room)
@@ -128,7 +119,7 @@ async def test_status_moves_through_room_created_participant_joined_active_compl
     seen = []
     async with running_app(settings) as app:
         for message in full_session(room):
-            await deliver(app, message)
+            await app.webhook(message)
             seen.append((await job(settings, room))["status"])
     assert seen == ["room_created", "participant_joined", "active", "completed", "completed", "completed"]
 
@@ -141,9 +132,9 @@ async def test_any_delivery_order_gives_the_same_row(settings: Settings, seed: i
     random.Random(seed).shuffle(events)  # noqa: S311 - a reproducible order, not a secret
     async with running_app(settings) as app:
         for message in full_session(in_order):
-            await deliver(app, message)
+            await app.webhook(message)
         for message in events:
-            await deliver(app, message)
+            await app.webhook(message)
     expected, actual = await job(settings, in_order), await job(settings, shuffled)
     for row in (expected, actual):
         row.pop("room_name")
@@ -157,9 +148,9 @@ async def test_a_repeated_event_id_is_acknowledged_and_changes_nothing(settings:
     # A forged "retry" with the same id but other content must not win either.
     replay = event("participant_joined", room, T0 + 500, participant=client(T0 + 500), event_id="EV_same")
     async with running_app(settings) as app:
-        first = await deliver(app, joined)
-        again = await deliver(app, joined)
-        third = await deliver(app, replay)
+        first = await app.webhook(joined)
+        again = await app.webhook(joined)
+        third = await app.webhook(replay)
     assert first.json()["status"] == "processed"
     assert again.status_code == 200
     assert again.json()["status"] == "duplicate"
@@ -173,30 +164,30 @@ async def test_a_repeated_event_id_is_acknowledged_and_changes_nothing(settings:
 async def test_room_finished_without_the_agent_is_agent_never_joined(settings: Settings) -> None:
     room = room_name(new_agent_id())
     async with running_app(settings) as app:
-        await deliver(app, event("room_started", room, T0))
-        await deliver(app, event("participant_joined", room, T0 + 1, participant=client(T0 + 1)))
-        await deliver(app, event("room_finished", room, T0 + 40))
+        await app.webhook(event("room_started", room, T0))
+        await app.webhook(event("participant_joined", room, T0 + 1, participant=client(T0 + 1)))
+        await app.webhook(event("room_finished", room, T0 + 40))
     assert (await job(settings, room))["status"] == "agent_never_joined"
 
 
 async def test_an_agent_join_delivered_after_room_finished_still_counts(settings: Settings) -> None:
     room = room_name(new_agent_id())
     async with running_app(settings) as app:
-        await deliver(app, event("participant_joined", room, T0 + 1, participant=client(T0 + 1)))
-        await deliver(app, event("room_finished", room, T0 + 40))
+        await app.webhook(event("participant_joined", room, T0 + 1, participant=client(T0 + 1)))
+        await app.webhook(event("room_finished", room, T0 + 40))
         assert (await job(settings, room))["status"] == "agent_never_joined"
-        await deliver(app, event("participant_joined", room, T0 + 2, participant=agent(T0 + 2)))
+        await app.webhook(event("participant_joined", room, T0 + 2, participant=agent(T0 + 2)))
     assert (await job(settings, room))["status"] == "completed"
 
 
 async def test_an_agent_that_leaves_with_an_error_makes_the_session_failed(settings: Settings) -> None:
     room = room_name(new_agent_id())
     async with running_app(settings) as app:
-        await deliver(app, event("participant_joined", room, T0 + 1, participant=client(T0 + 1)))
-        await deliver(app, event("participant_joined", room, T0 + 2, participant=agent(T0 + 2)))
+        await app.webhook(event("participant_joined", room, T0 + 1, participant=client(T0 + 1)))
+        await app.webhook(event("participant_joined", room, T0 + 2, participant=agent(T0 + 2)))
         left = agent(T0 + 2, DisconnectReason.AGENT_ERROR)
-        await deliver(app, event("participant_left", room, T0 + 9, participant=left))
-        await deliver(app, event("room_finished", room, T0 + 40))
+        await app.webhook(event("participant_left", room, T0 + 9, participant=left))
+        await app.webhook(event("room_finished", room, T0 + 40))
     row = await job(settings, room)
     assert row["status"] == "failed"
     assert row["agent_disconnect_reason"] == "AGENT_ERROR"
@@ -209,7 +200,7 @@ async def test_webhooks_complete_the_row_session_start_created(settings: Setting
         room = (await app.start_session(agent_id)).json()["room_name"]
         await app.handlers.audit.flush()
         for message in full_session(room):
-            await deliver(app, message)
+            await app.webhook(message)
     row = await job(settings, room)
     assert row["status"] == "completed"
     assert row["requested_at"] is not None
@@ -219,7 +210,7 @@ async def test_webhooks_complete_the_row_session_start_created(settings: Setting
 async def test_events_the_service_does_not_track_are_acknowledged_and_not_stored(settings: Settings) -> None:
     room = room_name(new_agent_id())
     async with running_app(settings) as app:
-        response = await deliver(app, event("track_published", room, T0, participant=client(T0)))
+        response = await app.webhook(event("track_published", room, T0, participant=client(T0)))
     assert response.status_code == 200
     assert response.json() == {"status": "ignored", "event": "track_published"}
     assert await fetch_rows(settings.database_url, "SELECT id FROM webhook_events") == []
@@ -240,8 +231,8 @@ async def test_a_tampered_body_is_401_and_not_stored(settings: Settings) -> None
 
 async def test_a_webhook_signed_with_another_secret_is_401(settings: Settings) -> None:
     async with running_app(settings) as app:
-        response = await deliver(
-            app, event("room_started", room_name(new_agent_id()), T0), api_secret="another-secret-" + "x" * 40
+        response = await app.webhook(
+            event("room_started", room_name(new_agent_id()), T0), api_secret="another-secret-" + "x" * 40
         )
     assert response.status_code == 401
 
@@ -258,8 +249,8 @@ async def test_concurrent_deliveries_share_batches_and_are_all_stored(settings: 
     rooms = [room_name(new_agent_id()) for _ in range(40)]
     messages = list(itertools.chain.from_iterable(full_session(r) for r in rooms))
     async with running_app(settings) as app:
-        responses = await asyncio.gather(*(deliver(app, m) for m in messages))
-        await asyncio.gather(*(deliver(app, m) for m in messages[:50]))
+        responses = await asyncio.gather(*(app.webhook(m) for m in messages))
+        await asyncio.gather(*(app.webhook(m) for m in messages[:50]))
         writer = app.handlers.webhook_writer
         assert writer.stored == len(messages)
         assert writer.duplicates == 50
@@ -279,7 +270,7 @@ async def test_retries_racing_their_originals_are_stored_once(settings: Settings
     doubled = messages * 2
     random.Random(7).shuffle(doubled)  # noqa: S311 - a reproducible order, not a secret
     async with running_app(settings) as app:
-        responses = await asyncio.gather(*(deliver(app, m) for m in doubled))
+        responses = await asyncio.gather(*(app.webhook(m) for m in doubled))
         writer = app.handlers.webhook_writer
         assert (writer.stored, writer.duplicates) == (len(messages), len(messages))
     assert {r.status_code for r in responses} == {200}
@@ -303,7 +294,7 @@ async def test_a_nul_character_in_an_identity_does_not_fail_the_events_batched_w
     odd.identity = "jane\x00doe@example.com"
     messages.append(event("participant_joined", rooms[0], T0 + 1, participant=odd))
     async with running_app(settings) as app:
-        responses = await asyncio.gather(*(deliver(app, m) for m in messages))
+        responses = await asyncio.gather(*(app.webhook(m) for m in messages))
     assert [r.status_code for r in responses] == [200] * len(messages)
     assert (await job(settings, rooms[0]))["participant_identity"] == "janedoe@example.com"
     stored = await fetch_rows(settings.database_url, "SELECT count(*) AS n FROM webhook_events")

@@ -320,10 +320,10 @@ async def _store_postgresql(conn: AsyncConnection, items: list[StoredEvent], now
     events = as_arrays(
         webhook_events, _EVENT_COLUMNS, [(i.id, i.event, i.room_name, i.created_at, i.payload) for i in items]
     )
-    tracked = [i for i in items if i.facts is not None]
-    facts = fact_arrays([i.facts for i in tracked if i.facts is not None])
+    tracked = [(i.facts, i.id) for i in items if i.facts is not None]
+    facts = fact_arrays([f for f, _ in tracked])
     result = await conn.exec_driver_sql(
-        _STORE_POSTGRESQL, (*events, now, *facts, now, [i.id for i in tracked])
+        _STORE_POSTGRESQL, (*events, now, *facts, now, [event_id for _, event_id in tracked])
     )
     return {row[0] for row in result}
 
