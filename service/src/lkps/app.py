@@ -24,6 +24,7 @@ from .errors import ApiError, api_error_handler
 from .graph import ClientAuthorizer, GraphAuthorizer, build_credential
 from .handlers import Handlers
 from .health import HealthChecker
+from .hot_routes import HotRoutes
 from .identity import IdentityResolver, build_identity
 from .openapi import document
 from .registry import AgentRegistry
@@ -33,6 +34,10 @@ from .tokens import TokenMinter
 from .webhooks import WebhookVerifier, WebhookWriter
 
 log = logging.getLogger(__name__)
+
+# Dispatched by HotRoutes for POST, ahead of Starlette's router; their Routes still declare them (and answer
+# other methods with 405).
+HOT_PATHS = frozenset({"/api/agent/register", "/api/session/start", "/livekit/webhook"})
 
 
 def create_app(
@@ -112,7 +117,6 @@ def create_app(
                 },
             )
 
-    # Matched in order: the busiest first.
     routes = [
         Route("/api/agent/register", handlers.register_agent, methods=["POST"]),
         Route("/api/session/start", handlers.start_session, methods=["POST"]),
@@ -124,6 +128,8 @@ def create_app(
     if provider is not None:
         paths = frozenset(r.path for r in routes)
         middleware.append(Middleware(TracingMiddleware, provider=provider, routes=paths))
+    hot = {r.path: r.endpoint for r in routes if r.path in HOT_PATHS}
+    middleware.append(Middleware(HotRoutes, routes=hot))
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -31,7 +31,11 @@ def bad_request(detail: str, field: str) -> ApiError:
     return ApiError(400, "bad_request", detail, field)
 
 
-async def api_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+def error_response(exc: ApiError) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return ApiResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
