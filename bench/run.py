@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--only", type=_parts, default=_parts(os.environ.get("BENCH", "all")))
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk point (default 10)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per service point (default 3)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per service point (default 5)")
     parser.add_argument("--sdk-runs", type=int, default=5, help="worker starts of each kind (default 5)")
     parser.add_argument(
         "--template-runs", type=int, default=3, help="bakes/test runs per answer set (default 3)"
