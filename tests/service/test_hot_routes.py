@@ -79,3 +79,39 @@ async def test_an_unexpected_error_is_a_bare_500_and_reaches_the_server_log(sett
         "detail": "unexpected server error; it has been logged",
     }
     assert "secret" not in response.text
+
+
+async def test_a_caller_that_hangs_up_mid_body_gets_no_answer_and_no_error(settings: Settings) -> None:
+    sent: list[dict[str, object]] = []
+    messages = [
+        {"type": "http.request", "body": b'{"service_config":', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, object]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    headers = [(k.lower().encode(), v.encode()) for k, v in gateway_headers(client_id=new_agent_id()).items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/agent/register",
+        "raw_path": b"/api/agent/register",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8080),
+    }
+    async with running_app(settings) as app:
+        await app.app(scope, receive, send)  # type: ignore[arg-type]
+        registered = app.handlers.audit.pending + app.handlers.audit.written
+    assert sent == []
+    assert messages == []
+    assert registered == 0
