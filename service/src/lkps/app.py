@@ -35,10 +35,6 @@ from .webhooks import WebhookVerifier, WebhookWriter
 
 log = logging.getLogger(__name__)
 
-# Dispatched by HotRoutes for POST, ahead of Starlette's router; their Routes still declare them (and answer
-# other methods with 405).
-HOT_PATHS = frozenset({"/api/agent/register", "/api/session/start", "/livekit/webhook"})
-
 
 def create_app(
     settings: Settings,
@@ -128,8 +124,10 @@ def create_app(
     if provider is not None:
         paths = frozenset(r.path for r in routes)
         middleware.append(Middleware(TracingMiddleware, provider=provider, routes=paths))
-    hot = {r.path: r.endpoint for r in routes if r.path in HOT_PATHS}
-    middleware.append(Middleware(HotRoutes, routes=hot))
+    # The POST routes (the API's work: register, session start, webhooks) go through HotRoutes, ahead of the
+    # router; their Routes still declare them and answer other methods with 405.
+    posts = {r.path: r.endpoint for r in routes if r.methods == {"POST"}}
+    middleware.append(Middleware(HotRoutes, routes=posts))
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -1,4 +1,4 @@
-"""The busiest routes, dispatched ahead of Starlette's router.
+"""The API's POST routes (register, session start, webhooks), dispatched ahead of Starlette's router.
 
 Starlette's exception middleware, router and per-request wrappers cost about 45 µs a request on this service's
 machines (a constant-JSON endpoint as a Starlette route and as a plain ASGI app under the same uvicorn): a
