@@ -17,8 +17,9 @@ Written by `make bench` (`bench/run.py`); do not edit by hand between the marker
 Rules these numbers follow: they come from `make bench`, never from the test suite (no test asserts a timing);
 every figure is the median of several runs, shown next to each run's value; every ratio compares two things
 measured in the same run on the same machine against the same stand-ins; each section names the machine, its
-load average before and after, and the commands that produced it. Targets come from the issues and are
-reported, not enforced. Everything runs on 127.0.0.1. See `bench/README.md` for what each benchmark does.
+load average and a CPU probe before and after, and the commands that produced it. Targets come from the issues
+and are reported, not enforced. Everything runs on 127.0.0.1. See `bench/README.md` for what each benchmark
+does.
 """
 
 

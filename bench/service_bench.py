@@ -253,6 +253,7 @@ def run(duration: float, runs: int, work: Path) -> ServiceResults:
 
         webhook: list[WebhookRun] = []
         for index in range(runs):
+            machine.probe()
             for point in points:
                 seconds = duration * point.share
                 point.results.append(wrk.run(point.url, "post.lua", point.connections, seconds, point.env))
