@@ -93,7 +93,9 @@ def test_client_secret_credential_gets_v2_token_with_roles(
     secret = entra.add_secret(client.app_id)
     entra.assign_role(client.app_id, resource.app_id, "agent")
 
+    before = int(time.time())
     token = _secret_credential(entra, client.app_id, secret).get_token(_scope(resource))
+    after = int(time.time())
 
     claims = entra.verify(token.token, audience=resource.app_id)
     assert claims["iss"] == entra.issuer == f"{entra.url}/{entra.tenant_id}/v2.0"
@@ -105,7 +107,10 @@ def test_client_secret_credential_gets_v2_token_with_roles(
     assert claims["ver"] == "2.0"
     assert claims["exp"] - claims["iat"] == entra.token_lifetime
     assert jwt.get_unverified_header(token.token)["kid"] == entra.jwks()["keys"][0]["kid"]
-    assert token.expires_on == claims["exp"]
+    # The client derives expires_on from expires_in on its own clock, so it may fall in another second than
+    # the stand-in's iat: both lie within the call.
+    assert before + entra.token_lifetime <= token.expires_on <= after + entra.token_lifetime
+    assert before + entra.token_lifetime <= claims["exp"] <= after + entra.token_lifetime
 
 
 async def test_async_client_secret_credential_gets_token(
