@@ -98,3 +98,43 @@ async def test_a_record_that_cannot_be_formatted_is_reported_and_the_others_writ
     await asyncio.sleep(0)
     assert messages(stream) == ["fine", "also fine"]
     assert [r.msg for r in reported] == ["broken %d"]
+
+
+def _record(**extra: object) -> logging.LogRecord:
+    return logging.Logger("lkps.test").makeRecord(
+        "lkps.test", logging.INFO, "(unknown file)", 0, "hello %s", ("world",), None, extra=extra
+    )
+
+
+def test_a_json_line_holds_the_standard_fields_then_every_extra_in_order() -> None:
+    record = _record(zeta=1, alpha="a", mid=[1, 2])
+    record.created = 1_700_000_000.0429  # 2023-11-14T22:13:20.042 UTC
+    line = JsonFormatter().format(record)
+    assert list(json.loads(line).items()) == [
+        ("ts", "2023-11-14T22:13:20.042+00:00"),
+        ("level", "info"),
+        ("logger", "lkps.test"),
+        ("msg", "hello world"),
+        ("zeta", 1),
+        ("alpha", "a"),
+        ("mid", [1, 2]),
+    ]
+
+
+def test_extras_survive_another_formatter_and_a_filter_adding_fields() -> None:
+    record = _record(agent="a1", expires_in=3600)
+    # A second handler's stdlib formatter adds message/asctime after the extras; a filter adds its own field.
+    logging.Formatter("%(asctime)s %(message)s").format(record)
+    record.request_id = "r-1"
+    record._private = "hidden"
+    fields = json.loads(JsonFormatter().format(record))
+    assert {k: fields[k] for k in ("agent", "expires_in", "request_id")} == {
+        "agent": "a1",
+        "expires_in": 3600,
+        "request_id": "r-1",
+    }
+    assert not {"message", "asctime", "_private", "args", "levelno"} & fields.keys()
+
+
+def test_a_record_without_extras_has_only_the_standard_fields() -> None:
+    assert set(json.loads(JsonFormatter().format(_record()))) == {"ts", "level", "logger", "msg"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 
 import pytest
 from livekit import api
@@ -26,7 +27,9 @@ async def test_register_returns_a_worker_token_with_agent_grants_for_the_callers
     assert body["expires_in"] == 3600
     claims = api.TokenVerifier(API_KEY, API_SECRET).verify(body["livekit_token"])
     assert claims.identity.startswith(f"agent-{agent_id}-")
-    assert len(claims.identity) == len(f"agent-{agent_id}-") + 36
+    registration_id = claims.identity.removeprefix(f"agent-{agent_id}-")
+    parsed = uuid.UUID(registration_id)  # a random UUID in canonical (lower-case, hyphenated) form
+    assert (str(parsed), parsed.version, parsed.variant) == (registration_id, 4, uuid.RFC_4122)
     assert claims.name == agent_id
     assert claims.video is not None
     assert claims.video.agent is True
@@ -200,3 +203,13 @@ async def test_an_oversized_identity_header_is_cut_to_fit_and_blocks_no_other_ro
         settings.database_url, "SELECT length(requested_by) AS n FROM agent_registrations ORDER BY n"
     )
     assert [r["n"] for r in rows] == [36, 256]
+
+
+def test_registration_ids_are_distinct_version_4_uuids() -> None:
+    from lkps.handlers import _uuid4
+
+    ids = [_uuid4() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert (str(parsed), parsed.version, parsed.variant) == (value, 4, uuid.RFC_4122)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import os
 import re
 import secrets
 import time
@@ -75,7 +76,7 @@ class Handlers:
         issued = int(now)
         ttl = self.settings.agent_token_ttl
         # One UUID names both the token's worker identity and its audit row, so either leads to the other.
-        registration_id = str(uuid.uuid4())
+        registration_id = _uuid4()
         worker_identity = f"agent-{agent_id}-{registration_id}"
         token = self.minter.agent_token(identity=worker_identity, name=agent_id, now=issued, ttl=ttl)
         # The audit row states exactly the token's nbf/exp (whole seconds).
@@ -318,6 +319,16 @@ def _agent_app_id(caller: Identity, settings: Settings) -> str:
         return _canonical_guid(caller.client_id)
     except ValueError:
         raise bad_request(f"{field} is not an Entra app (client) ID: it must be a GUID", field) from None
+
+
+def _uuid4() -> str:
+    """A random (version 4) UUID in canonical form: what ``str(uuid.uuid4())`` gives, at under half the cost
+    (no ``UUID`` object between the random bytes and the text)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @functools.lru_cache(maxsize=4096)

@@ -18,6 +18,26 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "taskName",
     "color_message",  # uvicorn's ANSI-coloured copy of the message
 }
+# Attributes formatters add to a record after it is made (``logging.Formatter.format`` by another handler).
+_ADDED_LATER = frozenset({"message", "asctime", "color_message"})
+# The fraction and offset of every timestamp: ".000+00:00" to ".999+00:00".
+_MILLISECONDS = tuple(f".{ms:03d}+00:00" for ms in range(1000))
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    """The record's ``extra=`` fields, in the order given. ``Logger.makeRecord`` adds them after every
+    standard attribute, so they are read from the end of the record's ``__dict__`` back to the first
+    standard one (past those formatters add later): a few steps instead of a pass over all ~25."""
+    found: list[tuple[str, Any]] = []
+    for key, value in reversed(record.__dict__.items()):
+        if key in _STANDARD:
+            if key in _ADDED_LATER:
+                continue
+            break
+        if key[0] != "_":
+            found.append((key, value))
+    found.reverse()
+    return dict(found)
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,7 +58,7 @@ class JsonFormatter(logging.Formatter):
         if second != self._second:
             stamp = dt.datetime.fromtimestamp(second, dt.timezone.utc)
             self._second_text, self._second = stamp.strftime("%Y-%m-%dT%H:%M:%S"), second
-        return f"{self._second_text}.{int((created - second) * 1000):03d}+00:00"
+        return self._second_text + _MILLISECONDS[int((created - second) * 1000)]
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -47,9 +67,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and key[0] != "_":
-                out[key] = value
+        out.update(_extras(record))
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         try:
