@@ -1,0 +1,177 @@
+"""CPU instructions per request, counted by valgrind's cachegrind: a measure the machine's state cannot move.
+
+The wall-clock benchmark (``make bench``) swings by 2x on the VMs these numbers come from (see the README's
+CPU probe), which hides changes of a few percent. This counts the user-space instructions a whole server
+process (uvicorn, the app, its audit writer and log handler) executes per request under the same kind of load
+(32 keep-alive connections, each sending its next request as soon as the answer arrives): each server runs
+twice under cachegrind, for a short and a long series of the same request, and the difference of the two
+totals divided by the difference of the request counts is the cost of one request, free of start-up and
+shutdown. Instructions are not time (system calls, cache misses and crypto instructions valgrind does not
+emulate all differ), so compare variants of the same endpoint, or the floor with register, not absolute times.
+
+Run: ``make bench-instructions`` (or ``uv run python -m bench.instructions --requests 400 1600``). It prints a
+table; nothing is written to docs/benchmarks.md. Everything listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.processes import PYTHON, Child, clean_environment, free_port, run_checked, wait_until
+from bench.service_stack import API_KEY, API_SECRET, PostgresCluster, port_open
+
+AGENT_APP_ID = "0f6a3c1e-7d7b-4a8e-9a59-1c2d3e4f5a6b"
+CONNECTIONS = 32
+_REGISTER_BODY = b'{"service_config": {"enforce_client_authz": true}}'
+_GATEWAY_HEADERS = (
+    f"client-id: {AGENT_APP_ID}\r\n"
+    "user-id: 6c1d2e3f-4a5b-4c6d-8e7f-8a9b0c1d2e3f\r\n"
+    "x-user-email: agent@example.com\r\n"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    module: tuple[str, ...]  # ``python -m ...`` arguments before --host/--port
+    path: str
+    headers: str  # extra request header lines, CRLF-terminated
+
+
+TARGETS = {
+    "floor-constant": Target("floor-constant", ("bench.floor_app",), "/constant", ""),
+    "floor-mint": Target("floor-mint", ("bench.floor_app",), "/mint", ""),
+    "register": Target("register", ("lkps", "serve"), "/api/agent/register", _GATEWAY_HEADERS),
+}
+
+
+def _request(target: Target, port: int) -> bytes:
+    head = (
+        f"POST {target.path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"{target.headers}Content-Length: {len(_REGISTER_BODY)}\r\n\r\n"
+    )
+    return head.encode() + _REGISTER_BODY
+
+
+async def _drive(port: int, request: bytes, count: int) -> int:
+    """Send ``count`` requests over CONNECTIONS keep-alive connections; the number answered 200."""
+    left, ok = count, 0
+
+    async def connection() -> None:
+        nonlocal left, ok
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while left > 0:
+            left -= 1
+            writer.write(request)
+            status = (await reader.readline()).split()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            ok += status[1:2] == [b"200"]
+        writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(CONNECTIONS)))
+    return ok
+
+
+def _instructions(target: Target, env: dict[str, str], count: int, work: Path) -> int:
+    """Total instructions of one server process that answered ``count`` requests."""
+    port = free_port()
+    report = work / f"{target.name}-{count}.valgrind"
+    child = Child(
+        f"{target.name}-{count}",
+        [
+            "valgrind",
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            f"--log-file={report}",
+            "--cachegrind-out-file=/dev/null",
+            PYTHON,
+            "-m",
+            *target.module,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env,
+        work,
+    )
+    try:
+        # about 50x slower under valgrind: start-up takes a while
+        wait_until(lambda: port_open(port), timeout=300, what=f"{target.name} listening", child=child)
+        answered = asyncio.run(_drive(port, _request(target, port), count))
+        if answered != count:
+            raise RuntimeError(
+                f"{target.name}: {count - answered} of {count} requests failed; see {child.log}"
+            )
+    finally:
+        child.stop(timeout=300)
+    found = re.search(r"I\s+refs:\s+([\d,]+)", report.read_text())
+    if found is None:
+        raise RuntimeError(f"no instruction count in {report}")
+    return int(found.group(1).replace(",", ""))
+
+
+def measure(names: Sequence[str], counts: tuple[int, int], work: Path) -> dict[str, float]:
+    cluster = PostgresCluster()
+    cluster.init()
+    cluster.start()
+    try:
+        env = clean_environment(
+            LIVEKIT_URL="ws://127.0.0.1:9",  # never dialled: register only mints and audits
+            LIVEKIT_API_KEY=API_KEY,
+            LIVEKIT_API_SECRET=API_SECRET,
+            LKPS_DATABASE_URL=cluster.create_database("lkps_instructions"),
+            LKPS_IDENTITY_MODE="gateway",
+        )
+        run_checked([PYTHON, "-m", "lkps", "migrate"], env=env)
+        per_request: dict[str, float] = {}
+        for name in names:
+            target = TARGETS[name]
+            low, high = (_instructions(target, env, count, work) for count in counts)
+            per_request[name] = (high - low) / (counts[1] - counts[0])
+            print(f"{name}: {per_request[name]:,.0f} instructions/request", flush=True)
+        return per_request
+    finally:
+        cluster.destroy()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default=",".join(TARGETS), help=f"comma list of {', '.join(TARGETS)}")
+    parser.add_argument("--requests", nargs=2, type=int, default=(400, 1600), metavar=("SHORT", "LONG"))
+    args = parser.parse_args(argv)
+    names = [n for n in args.only.split(",") if n]
+    unknown = sorted(set(names) - set(TARGETS))
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
+    short, long = args.requests
+    if not 0 < short < long:
+        parser.error("--requests: give two counts, the first smaller (e.g. 400 1600)")
+    if shutil.which("valgrind") is None:
+        parser.error("valgrind is not installed: run 'make bench-instructions' (installs it) or apt-get it")
+    work = Path(tempfile.mkdtemp(prefix="lkps-instructions-"))
+    print(f"server logs and valgrind reports: {work}", flush=True)
+    result = measure(names, (short, long), work)
+    print("\n| endpoint | instructions per request |\n|---|---:|")
+    for name, value in result.items():
+        print(f"| {name} | {value:,.0f} |")
+    if "register" in result and "floor-constant" in result:
+        print(f"\nfloor-constant / register: {result['floor-constant'] / result['register']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
