@@ -25,17 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.floor_app import AGENT_APP_ID
 from bench.processes import PYTHON, Child, clean_environment, free_port, run_checked, wait_until
+from bench.service_bench import _gateway_headers
 from bench.service_stack import API_KEY, API_SECRET, PostgresCluster, port_open
 
-AGENT_APP_ID = "0f6a3c1e-7d7b-4a8e-9a59-1c2d3e4f5a6b"
 CONNECTIONS = 32
-_REGISTER_BODY = b'{"service_config": {"enforce_client_authz": true}}'
-_GATEWAY_HEADERS = (
-    f"client-id: {AGENT_APP_ID}\r\n"
-    "user-id: 6c1d2e3f-4a5b-4c6d-8e7f-8a9b0c1d2e3f\r\n"
-    "x-user-email: agent@example.com\r\n"
-)
+_BODY = b'{"service_config": {"enforce_client_authz": true}}'
+# The identity headers the wall-clock benchmark's gateway-mode register sends.
+_GATEWAY_HEADERS = "".join(f"{k}: {v}\r\n" for k, v in _gateway_headers(AGENT_APP_ID, profile=False).items())
 
 
 @dataclass(frozen=True)
@@ -56,9 +54,9 @@ TARGETS = {
 def _request(target: Target, port: int) -> bytes:
     head = (
         f"POST {target.path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"{target.headers}Content-Length: {len(_REGISTER_BODY)}\r\n\r\n"
+        f"{target.headers}Content-Length: {len(_BODY)}\r\n\r\n"
     )
-    return head.encode() + _REGISTER_BODY
+    return head.encode() + _BODY
 
 
 async def _drive(port: int, request: bytes, count: int) -> int:
