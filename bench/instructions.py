@@ -29,6 +29,7 @@ from bench.floor_app import AGENT_APP_ID
 from bench.processes import PYTHON, Child, clean_environment, free_port, run_checked, wait_until
 from bench.service_bench import _gateway_headers
 from bench.service_stack import API_KEY, API_SECRET, PostgresCluster, port_open
+from bench.webhook_events import EVENTS_PER_SESSION, signed_deliveries
 
 CONNECTIONS = 32
 _BODY = b'{"service_config": {"enforce_client_authz": true}}'
@@ -42,32 +43,43 @@ class Target:
     module: tuple[str, ...]  # ``python -m ...`` arguments before --host/--port
     path: str
     headers: str  # extra request header lines, CRLF-terminated
+    webhooks: bool = False  # each request a distinct signed LiveKit delivery instead of the same body
 
 
 TARGETS = {
     "floor-constant": Target("floor-constant", ("bench.floor_app",), "/constant", ""),
     "floor-mint": Target("floor-mint", ("bench.floor_app",), "/mint", ""),
     "register": Target("register", ("lkps", "serve"), "/api/agent/register", _GATEWAY_HEADERS),
+    "webhook": Target("webhook", ("lkps", "serve"), "/livekit/webhook", "", webhooks=True),
 }
 
 
-def _request(target: Target, port: int) -> bytes:
+def _request(target: Target, port: int, body: bytes = _BODY, headers: str = "") -> bytes:
     head = (
         f"POST {target.path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"{target.headers}Content-Length: {len(_BODY)}\r\n\r\n"
+        f"{target.headers}{headers}Content-Length: {len(body)}\r\n\r\n"
     )
-    return head.encode() + _BODY
+    return head.encode() + body
 
 
-async def _drive(port: int, request: bytes, count: int) -> int:
-    """Send ``count`` requests over CONNECTIONS keep-alive connections; the number answered 200."""
-    left, ok = count, 0
+def _requests(target: Target, port: int, count: int, first_session: int) -> list[bytes]:
+    if not target.webhooks:
+        return [_request(target, port)] * count
+    sessions = -(-count // EVENTS_PER_SESSION)
+    deliveries = signed_deliveries(API_KEY, API_SECRET, AGENT_APP_ID, first_session, sessions)[:count]
+    return [
+        _request(target, port, body.encode(), f"Authorization: {token}\r\n") for token, body in deliveries
+    ]
+
+
+async def _drive(port: int, requests: list[bytes]) -> int:
+    """Send ``requests`` over CONNECTIONS keep-alive connections; the number answered 200."""
+    pending, ok = iter(requests), 0
 
     async def connection() -> None:
-        nonlocal left, ok
+        nonlocal ok
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        while left > 0:
-            left -= 1
+        for request in pending:
             writer.write(request)
             status = (await reader.readline()).split()
             length = 0
@@ -83,7 +95,7 @@ async def _drive(port: int, request: bytes, count: int) -> int:
     return ok
 
 
-def _instructions(target: Target, env: dict[str, str], count: int, work: Path) -> int:
+def _instructions(target: Target, env: dict[str, str], count: int, first_session: int, work: Path) -> int:
     """Total instructions of one server process that answered ``count`` requests."""
     port = free_port()
     report = work / f"{target.name}-{count}.valgrind"
@@ -109,7 +121,7 @@ def _instructions(target: Target, env: dict[str, str], count: int, work: Path) -
     try:
         # about 50x slower under valgrind: start-up takes a while
         wait_until(lambda: port_open(port), timeout=300, what=f"{target.name} listening", child=child)
-        answered = asyncio.run(_drive(port, _request(target, port), count))
+        answered = asyncio.run(_drive(port, _requests(target, port, count, first_session)))
         if answered != count:
             raise RuntimeError(
                 f"{target.name}: {count - answered} of {count} requests failed; see {child.log}"
@@ -128,7 +140,7 @@ def measure(names: Sequence[str], counts: tuple[int, int], work: Path) -> dict[s
     cluster.start()
     try:
         env = clean_environment(
-            LIVEKIT_URL="ws://127.0.0.1:9",  # never dialled: register only mints and audits
+            LIVEKIT_URL="ws://127.0.0.1:9",  # never dialled: register mints and audits, webhooks come in
             LIVEKIT_API_KEY=API_KEY,
             LIVEKIT_API_SECRET=API_SECRET,
             LKPS_DATABASE_URL=cluster.create_database("lkps_instructions"),
@@ -138,7 +150,9 @@ def measure(names: Sequence[str], counts: tuple[int, int], work: Path) -> dict[s
         per_request: dict[str, float] = {}
         for name in names:
             target = TARGETS[name]
-            low, high = (_instructions(target, env, count, work) for count in counts)
+            # distinct sessions in each run: webhooks stored before would be duplicates, cheaper to answer
+            low = _instructions(target, env, counts[0], 0, work)
+            high = _instructions(target, env, counts[1], counts[0], work)
             per_request[name] = (high - low) / (counts[1] - counts[0])
             print(f"{name}: {per_request[name]:,.0f} instructions/request", flush=True)
         return per_request

@@ -80,6 +80,14 @@ def _sign_sessions(args: tuple[str, str, str, int, int]) -> list[str]:
     return lines
 
 
+def signed_deliveries(
+    api_key: str, api_secret: str, agent_app_id: str, first_session: int, sessions: int
+) -> list[tuple[str, str]]:
+    """``sessions`` whole sessions' deliveries, in order, as (Authorization, body) pairs."""
+    lines = _sign_sessions((api_key, api_secret, agent_app_id, first_session, sessions))
+    return list(zip(lines[0::2], lines[1::2], strict=True))
+
+
 def write_deliveries(
     path: Path, *, events: int, first_session: int, api_key: str, api_secret: str, agent_app_id: str
 ) -> int:

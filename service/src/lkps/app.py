@@ -31,7 +31,8 @@ from .registry import AgentRegistry
 from .settings import Settings
 from .telemetry import TracingMiddleware, build_tracer_provider
 from .tokens import TokenMinter
-from .webhooks import WebhookVerifier, WebhookWriter
+from .webhook_auth import WebhookVerifier
+from .webhooks import WebhookWriter
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,10 @@ def create_app(
                     "audit_written": handlers.audit.written,
                     "audit_batches": handlers.audit.batches,
                     "audit_dropped": handlers.audit.dropped,
+                    "webhooks_stored": handlers.webhook_writer.stored,
+                    "webhook_duplicates": handlers.webhook_writer.duplicates,
+                    "webhook_batches": handlers.webhook_writer.batches,
+                    "webhooks_verified_by_livekit_api": handlers.webhook_verifier.deferred,
                 },
             )
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import CursorResult, Table
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -77,12 +78,26 @@ def _fitted(rows: Sequence[Sequence[Any]], lengths: tuple[tuple[int, int], ...])
     return out
 
 
-def as_arrays(table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    """``rows`` (tuples in ``columns`` order) as one list per column, for ``unnest($1::text[], ...)``: a whole
-    batch in one statement, when saving round trips matters more than COPY's cheaper encoding."""
-    if not rows:
-        return [[] for _ in columns]
-    return [list(column) for column in zip(*_fitted(rows, _lengths(table, columns)), strict=True)]
+def as_json_rows(table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> str:
+    """``rows`` (tuples in ``columns`` order) as one JSON array of objects, for ``json_to_recordset``: a whole
+    batch in one statement and one text parameter. (One array parameter per column costs asyncpg's encoder
+    two ``isinstance`` checks against abstract base classes per element: most of a webhook batch's time.)
+    Times must be timezone-aware; orjson writes them in RFC 3339, which PostgreSQL reads back exactly."""
+    fitted = _fitted(rows, _lengths(table, columns)) if rows else rows
+    return orjson.dumps([dict(zip(columns, row, strict=True)) for row in fitted]).decode()
+
+
+def recordset(
+    parameter: int, columns: Sequence[tuple[str, str]], alias: str, *, ordinality: bool = False
+) -> str:
+    """``FROM`` text for the rows of :func:`as_json_rows` passed as ``$parameter``: ``columns`` are (name,
+    SQL type) pairs; with ``ordinality``, a last column ``ord`` numbers the rows from 1 in batch order."""
+    typed = ", ".join(f"{name} {sql_type}" for name, sql_type in columns)
+    if not ordinality:
+        return f"json_to_recordset(${parameter}::json) AS {alias}({typed})"
+    names = ", ".join(name for name, _ in columns)
+    rows = f"ROWS FROM (json_to_recordset(${parameter}::json) AS ({typed}))"
+    return f"{rows} WITH ORDINALITY AS {alias}({names}, ord)"
 
 
 async def insert_rows(

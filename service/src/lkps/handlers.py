@@ -29,7 +29,8 @@ from .registry import AgentRecord, AgentRegistry
 from .responses import ApiResponse
 from .settings import Settings
 from .tokens import RoomConfig, TokenMinter
-from .webhooks import HANDLED_EVENTS, WebhookVerifier, WebhookWriter, stored_event
+from .webhook_auth import WebhookVerifier
+from .webhooks import HANDLED_EVENTS, WebhookWriter, stored_event
 
 log = logging.getLogger(__name__)
 
@@ -156,16 +157,15 @@ class Handlers:
 
     async def livekit_webhook(self, request: Request) -> Response:
         body = await _read_body(request)
-        event, payload = self.webhook_verifier.verify(body, request.headers.get("authorization"))
-        if event.event not in HANDLED_EVENTS:
-            return ApiResponse({"status": "ignored", "event": event.event})
-        item = stored_event(event, payload)
+        item = self.webhook_verifier.verify(body, request.headers.get("authorization"), stored_event)
+        if item.event not in HANDLED_EVENTS:
+            return ApiResponse({"status": "ignored", "event": item.event})
         is_new = await self.webhook_writer.store(item, self.settings.webhook_write_timeout)
         log.info(
             "webhook",
-            extra={"event": event.event, "id": item.id, "room": item.room_name, "duplicate": not is_new},
+            extra={"event": item.event, "id": item.id, "room": item.room_name, "duplicate": not is_new},
         )
-        return ApiResponse({"status": "processed" if is_new else "duplicate", "event": event.event})
+        return ApiResponse({"status": "processed" if is_new else "duplicate", "event": item.event})
 
     def _revoke(self, app_id: str | None) -> None:
         """A valid application token without the register role: the app's earlier registrations no longer

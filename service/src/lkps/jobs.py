@@ -10,16 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields, replace
-from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import RowMapping, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .bulk import as_arrays
+from .bulk import as_json_rows, recordset
 from .models import UTCDateTime, agent_jobs, fit
 
 # Disconnect reasons that mean the session broke rather than ended.
@@ -49,9 +47,9 @@ _LEAVES = {"participant_left_at": "disconnect_reason", "agent_left_at": "agent_d
 _LEFT_OF_REASON = {reason: left for left, reason in _LEAVES.items()}
 
 
-@dataclass(frozen=True)
-class JobFacts:
-    """What one source knows about one room's session; ``None`` means "not known here"."""
+class JobFacts(NamedTuple):
+    """What one source knows about one room's session; ``None`` means "not known here". (A named tuple:
+    one is built for every webhook, at a quarter of a frozen dataclass's cost.)"""
 
     room_name: str
     room_sid: str | None = None
@@ -86,7 +84,7 @@ class JobFacts:
                 changes[reason] = getattr(other, reason) or (
                     getattr(self, reason) if mine == theirs else None
                 )
-        return replace(self, **changes) if changes else self
+        return self._replace(**changes) if changes else self
 
     @property
     def status(self) -> str:
@@ -106,7 +104,7 @@ class JobFacts:
         return "requested"
 
     def row(self, now: dt.datetime) -> dict[str, Any]:
-        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out: dict[str, Any] = self._asdict()
         out["status"] = self.status
         out["session_duration_s"] = _seconds(self.room_created_at, self.finished_at)
         out["participant_duration_s"] = _seconds(self.participant_joined_at, self.participant_left_at)
@@ -116,7 +114,7 @@ class JobFacts:
 
     @classmethod
     def from_row(cls, row: RowMapping) -> JobFacts:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        return cls(**{name: row[name] for name in cls._fields})
 
 
 def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
@@ -139,8 +137,8 @@ async def merge_into_db(conn: AsyncConnection, facts: Sequence[JobFacts], now: d
     if not facts:
         return
     if conn.dialect.name == "postgresql":
-        # One statement: the facts as arrays, combined and merged by PostgreSQL (see merge_facts_sql).
-        await conn.exec_driver_sql(_MERGE_POSTGRESQL, (*fact_arrays(facts), now))
+        # One statement: the facts as JSON rows, combined and merged by PostgreSQL (see merge_facts_sql).
+        await conn.exec_driver_sql(_MERGE_POSTGRESQL, (fact_rows(facts), now))
         return
     # SQLite (one writer at a time): read the stored rows, merge here, write back.
     merged = combine(facts)
@@ -155,17 +153,20 @@ async def merge_into_db(conn: AsyncConnection, facts: Sequence[JobFacts], now: d
     await conn.execute(_upsert_sqlite(), rows)
 
 
-_FACT_NAMES = tuple(f.name for f in fields(JobFacts))
+_FACT_NAMES = JobFacts._fields
 _FACT_TYPES = {  # each field's array type, from its column
     name: "timestamptz" if isinstance(agent_jobs.c[name].type, UTCDateTime) else "text"
     for name in _FACT_NAMES
 }
-_facts_tuple = attrgetter(*_FACT_NAMES)
 
 
-def fact_arrays(facts: Sequence[JobFacts]) -> list[list[Any]]:
-    """The facts as one array per field (:data:`_FACT_NAMES` order), strings cut to their column's length."""
-    return as_arrays(agent_jobs, _FACT_NAMES, [_facts_tuple(f) for f in facts])
+def fact_rows(facts: Sequence[JobFacts], event_ids: Sequence[str] | None = None) -> str:
+    """The facts as JSON rows for :func:`merge_facts_sql` (strings cut to their column's length), each with
+    its event's id when ``event_ids`` are given."""
+    if event_ids is None:
+        return as_json_rows(agent_jobs, _FACT_NAMES, facts)  # each JobFacts is its row
+    rows = [(*fact, event_id) for fact, event_id in zip(facts, event_ids, strict=True)]
+    return as_json_rows(agent_jobs, (*_FACT_NAMES, "event_id"), rows)
 
 
 # PostgreSQL: the same merge as JobFacts.merge and JobFacts.status, written in SQL, so that a batch is one
@@ -245,19 +246,17 @@ def _batch_combined(name: str) -> str:
 
 
 def merge_facts_sql(first: int, *, fresh: str | None = None) -> str:
-    """``INSERT INTO agent_jobs`` merging a batch of facts given as arrays: ``$first``... one per field in
-    :data:`_FACT_NAMES` order, then the update time; with ``fresh`` (a CTE returning event ids), one more
-    array, each fact's event id, and only the facts of events in ``fresh`` count."""
-    names = list(_FACT_NAMES)
-    arrays = [f"${first + i}::{_FACT_TYPES[name]}[]" for i, name in enumerate(names)]
-    now = f"${first + len(names)}"
+    """``INSERT INTO agent_jobs`` merging a batch of facts: ``$first`` the facts as :func:`fact_rows`, then
+    ``$first + 1`` the update time; with ``fresh`` (a CTE returning event ids), each row carries its event's
+    id and only the facts of events in ``fresh`` count."""
+    typed = [(name, _FACT_TYPES[name]) for name in _FACT_NAMES]
     where = ""
     if fresh is not None:
-        arrays.append(f"${first + len(names) + 1}::text[]")
-        names.append("event_id")
+        typed.append(("event_id", "text"))
         where = f" WHERE f.event_id IN (SELECT id FROM {fresh})"  # noqa: S608 - a CTE's name
+    rows = recordset(first, typed, "f", ordinality=True)
+    now = f"${first + 1}"
     latest = ", ".join(f"max({left}) OVER (PARTITION BY room_name) AS {left}_latest" for left in _LEAVES)
-    rows = f"unnest({', '.join(arrays)}) WITH ORDINALITY AS f({', '.join(names)}, ord)"
     source = f"SELECT f.*, {latest} FROM {rows}{where}"  # noqa: S608 - names and placeholders only
     combined = ", ".join(f"{_batch_combined(name)} AS {name}" for name in _FACT_NAMES if name != "room_name")
     derived = _derived_sql(lambda name: name)

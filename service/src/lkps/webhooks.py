@@ -1,4 +1,4 @@
-"""LiveKit webhooks: verified with livekit-api, turned into lifecycle facts, committed in batches.
+"""LiveKit webhooks: verified (:mod:`lkps.webhook_auth`), turned into lifecycle facts, committed in batches.
 
 A delivery is acknowledged only after its batch commits (so LiveKit retries anything not stored), and every
 event id is stored once (so retries and duplicates change nothing).
@@ -11,21 +11,21 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
-from livekit import api
-from livekit.protocol.models import DisconnectReason, ParticipantInfo
+from livekit.protocol.models import DisconnectReason, ParticipantInfo, Room
 from livekit.protocol.webhook import WebhookEvent
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .bulk import as_arrays
+from .bulk import as_json_rows, recordset
 from .errors import ApiError
-from .jobs import JobFacts, fact_arrays, merge_facts_sql, merge_into_db
+from .event_json import Field
+from .jobs import JobFacts, fact_rows, merge_facts_sql, merge_into_db
 from .models import fit, string_lengths, webhook_events
+from .webhook_auth import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -36,33 +36,7 @@ _MAX_ROOM_NAME = 256  # agent_jobs.room_name; the service's own room names are f
 _MAX_EVENT_ID = dict(string_lengths(webhook_events))["id"]
 
 
-class WebhookVerifier:
-    """Checks the raw JWT in ``Authorization`` (signed with the API secret) and its ``sha256`` of the body."""
-
-    def __init__(self, api_key: str, api_secret: str) -> None:
-        self._receiver = api.WebhookReceiver(api.TokenVerifier(api_key, api_secret))
-
-    def verify(self, body: bytes, authorization: str | None) -> tuple[WebhookEvent, str]:
-        """The event and the body as text (decoded once, for the check and for storage)."""
-        if not authorization:
-            raise ApiError(
-                401, "unauthorized", "no Authorization header: LiveKit signs every webhook", "Authorization"
-            )
-        try:
-            text = body.decode()
-            return self._receiver.receive(text, authorization), text
-        except Exception:  # livekit-api raises bare Exceptions for hash mismatches: any failure is a 401
-            raise ApiError(
-                401,
-                "unauthorized",
-                "the webhook signature or body hash does not verify: LIVEKIT_API_KEY/SECRET must match"
-                " the LiveKit server's",
-                "Authorization",
-            ) from None
-
-
-@dataclass(frozen=True)
-class StoredEvent:
+class StoredEvent(NamedTuple):
     id: str
     event: str
     room_name: str | None
@@ -72,10 +46,14 @@ class StoredEvent:
 
 
 def _ts(seconds: int, millis: int = 0) -> dt.datetime | None:
-    if millis:
-        return dt.datetime.fromtimestamp(millis / 1000, dt.timezone.utc)
-    if seconds:
-        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    """A time from an event's seconds or (finer) milliseconds; ``None`` if unset or past datetime's range."""
+    try:
+        if millis:
+            return dt.datetime.fromtimestamp(millis / 1000, dt.timezone.utc)
+        if seconds:
+            return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        pass
     return None
 
 
@@ -95,59 +73,85 @@ def agent_app_id_from_room(room_name: str) -> str | None:
     return None
 
 
-def facts_for(event: WebhookEvent) -> JobFacts | None:
-    """The lifecycle facts an event carries, or ``None`` for events the service does not track."""
-    if event.event not in HANDLED_EVENTS or not event.room.name or len(event.room.name) > _MAX_ROOM_NAME:
-        return None
-    room = event.room
-    at = _ts(event.created_at)
-    room_name = _text(room.name)
-    base: dict[str, Any] = {
-        "room_name": room_name,
-        "room_sid": _text(room.sid) or None,
-        "agent_entra_app_id": agent_app_id_from_room(room_name),
-    }
-    if event.event == "room_started":
-        return JobFacts(**base, room_created_at=_ts(room.creation_time, room.creation_time_ms) or at)
-    if event.event == "room_finished":
-        return JobFacts(**base, finished_at=at)
-    participant = event.participant
-    identity = _text(participant.identity) or None
-    is_agent = participant.kind == ParticipantInfo.Kind.AGENT
-    if not is_agent and participant.kind not in _CLIENT_KINDS:
-        return JobFacts(**base)  # egress/ingress participants are not part of the session's lifecycle
-    if event.event == "participant_joined":
-        joined = _ts(participant.joined_at, participant.joined_at_ms) or at
+# The WebhookEvent fields the service reads, as protobuf's JSON mapping names them.
+_EVENT_NAME, _ID = Field(WebhookEvent, "event"), Field(WebhookEvent, "id")
+_CREATED_AT = Field(WebhookEvent, "created_at")
+_ROOM, _PARTICIPANT = Field(WebhookEvent, "room"), Field(WebhookEvent, "participant")
+_ROOM_NAME, _ROOM_SID = Field(Room, "name"), Field(Room, "sid")
+_CREATION_TIME, _CREATION_TIME_MS = Field(Room, "creation_time"), Field(Room, "creation_time_ms")
+_IDENTITY, _KIND = Field(ParticipantInfo, "identity"), Field(ParticipantInfo, "kind")
+_JOINED_AT, _JOINED_AT_MS = Field(ParticipantInfo, "joined_at"), Field(ParticipantInfo, "joined_at_ms")
+_DISCONNECT_REASON = Field(ParticipantInfo, "disconnect_reason")
+_REASONS = {value.number: value.name for value in DisconnectReason.DESCRIPTOR.values}
+
+
+def _facts(
+    kind: str, event: Mapping[str, Any], room: Mapping[str, Any], room_name: str, at: dt.datetime | None
+) -> JobFacts:
+    """The lifecycle facts of a tracked event (``kind`` in :data:`HANDLED_EVENTS`) about ``room_name``."""
+    room_sid = _text(_ROOM_SID.string(room)) or None
+    agent_id = agent_app_id_from_room(room_name)
+    if kind == "room_started":
+        created = _ts(_CREATION_TIME.int64(room), _CREATION_TIME_MS.int64(room)) or at
+        return JobFacts(room_name, room_sid, agent_id, room_created_at=created)
+    if kind == "room_finished":
+        return JobFacts(room_name, room_sid, agent_id, finished_at=at)
+    participant = _PARTICIPANT.message(event)
+    identity = _text(_IDENTITY.string(participant)) or None
+    participant_kind = _KIND.enum(participant)
+    is_agent = participant_kind == ParticipantInfo.Kind.AGENT
+    if not is_agent and participant_kind not in _CLIENT_KINDS:
+        # Egress/ingress participants are not part of the session's lifecycle.
+        return JobFacts(room_name, room_sid, agent_id)
+    if kind == "participant_joined":
+        joined = _ts(_JOINED_AT.int64(participant), _JOINED_AT_MS.int64(participant)) or at
         if is_agent:
-            return JobFacts(**base, agent_joined_at=joined, agent_identity=identity)
-        return JobFacts(**base, participant_joined_at=joined, participant_identity=identity)
-    reason = DisconnectReason.Name(participant.disconnect_reason)
+            return JobFacts(room_name, room_sid, agent_id, agent_joined_at=joined, agent_identity=identity)
+        return JobFacts(
+            room_name, room_sid, agent_id, participant_joined_at=joined, participant_identity=identity
+        )
+    number = _DISCONNECT_REASON.enum(participant)
+    reason = _REASONS.get(number, str(number))
     if is_agent:
         return JobFacts(
-            **base,
+            room_name,
+            room_sid,
+            agent_id,
             agent_left_at=at,
             agent_disconnect_reason=reason,
             agent_identity=identity,
         )
     return JobFacts(
-        **base,
+        room_name,
+        room_sid,
+        agent_id,
         participant_left_at=at,
         disconnect_reason=reason,
         participant_identity=identity,
     )
 
 
-def stored_event(event: WebhookEvent, payload: str) -> StoredEvent:
+def stored_event(delivery: Delivery) -> StoredEvent:
+    """What is stored of a delivery (the event in protobuf's JSON mapping, and its body), with its lifecycle
+    facts if the service tracks the event; :class:`NotCanonicalError` if a field the service reads is in a
+    form only protobuf's parser can settle."""
+    event, payload = delivery
+    kind = _EVENT_NAME.string(event)
+    room = _ROOM.message(event)
+    name = _ROOM_NAME.string(room)
+    room_name = _text(name)
+    at = _ts(_CREATED_AT.int64(event))
     # LiveKit always sets an id; a body hash keeps idempotency for any sender that does not.
     # Cut as the column would be, so the id compared for duplicates is the one stored.
-    event_id = _text(event.id or "sha256:" + hashlib.sha256(payload.encode()).hexdigest())[:_MAX_EVENT_ID]
+    event_id = _ID.string(event) or "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+    tracked = kind in HANDLED_EVENTS and name and len(name) <= _MAX_ROOM_NAME
     return StoredEvent(
-        id=event_id,
-        event=event.event,
-        room_name=_text(event.room.name) or None,
-        created_at=_ts(event.created_at),
-        payload=payload,
-        facts=facts_for(event),
+        _text(event_id)[:_MAX_EVENT_ID],
+        kind,
+        room_name or None,
+        at,
+        payload,
+        _facts(kind, event, room, room_name, at) if tracked else None,
     )
 
 
@@ -300,31 +304,27 @@ def _event_row(item: StoredEvent, now: dt.datetime) -> dict[str, Any]:
     )
 
 
-_EVENT_COLUMNS = ("id", "event", "room_name", "created_at", "payload")
+_EVENT_COLUMNS = ("id", "event", "room_name", "created_at", "payload")  # StoredEvent's first five fields
+_EVENT_TYPES = [("id", "text"), ("event", "text"), ("room_name", "text"), ("created_at", "timestamptz")]
 # One statement stores the new events and merges their facts (only theirs: a repeated id, even with other
-# content, changes nothing) into agent_jobs: $1-$5 the events' columns, $6 the receive time, then the facts.
+# content, changes nothing) into agent_jobs: $1 the events, $2 the receive time, then the facts ($3, $4).
 _STORE_POSTGRESQL = (
     "WITH fresh AS (INSERT INTO webhook_events"  # noqa: S608 - names only, values are $n
     " (id, event, room_name, created_at, received_at, payload)"
-    " SELECT id, event, room_name, created_at, $6, payload"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])"
-    " AS e(id, event, room_name, created_at, payload)"
+    " SELECT id, event, room_name, created_at, $2, payload"
+    f" FROM {recordset(1, [*_EVENT_TYPES, ('payload', 'text')], 'e')}"
     " ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id),"
-    f" jobs AS ({merge_facts_sql(7, fresh='fresh')})"
+    f" jobs AS ({merge_facts_sql(3, fresh='fresh')})"
     " SELECT id FROM fresh"
 )
 
 
 async def _store_postgresql(conn: AsyncConnection, items: list[StoredEvent], now: dt.datetime) -> set[str]:
     """Store the events (distinct ids) and merge the new ones' facts; the ids that were new."""
-    events = as_arrays(
-        webhook_events, _EVENT_COLUMNS, [(i.id, i.event, i.room_name, i.created_at, i.payload) for i in items]
-    )
-    tracked = [(i.facts, i.id) for i in items if i.facts is not None]
-    facts = fact_arrays([f for f, _ in tracked])
-    result = await conn.exec_driver_sql(
-        _STORE_POSTGRESQL, (*events, now, *facts, now, [event_id for _, event_id in tracked])
-    )
+    events = as_json_rows(webhook_events, _EVENT_COLUMNS, [item[:5] for item in items])
+    tracked = [(item.facts, item.id) for item in items if item.facts is not None]
+    facts = fact_rows([facts for facts, _ in tracked], [event_id for _, event_id in tracked])
+    result = await conn.exec_driver_sql(_STORE_POSTGRESQL, (events, now, facts, now))
     return {row[0] for row in result}
 
 
