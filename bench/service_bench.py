@@ -404,7 +404,8 @@ def _checks(results: ServiceResults) -> list[str]:
         " responses: wrk does not count requests still in flight when it stops); audit records the"
         f" services reported dropped: {results.audit_dropped}.",
         f"- Session starts recorded: {results.session_rows:,} `agent_jobs` rows (`requested`) for"
-        f" {results.session_ok:,} successful responses.",
+        f" {results.session_ok:,} successful responses (every session its own room, so rows may exceed"
+        " responses, as for `register`, but not fall short).",
         "- Webhooks: every timed run replayed distinct, validly signed deliveries (up to"
         f" {results.webhook_events_per_run:,} per run, whole sessions of {EVENTS_PER_SESSION} events);"
         " events/s = rows added to `webhook_events` during the run / its duration;"

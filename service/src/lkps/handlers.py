@@ -7,11 +7,10 @@ import functools
 import logging
 import os
 import re
-import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,6 +26,7 @@ from .identity import Identity, IdentityResolver, MissingRoleError
 from .jobs import JobFacts
 from .registry import AgentRecord, AgentRegistry
 from .responses import ApiResponse
+from .room_names import RoomNames
 from .settings import Settings
 from .tokens import RoomConfig, TokenMinter
 from .webhook_auth import WebhookVerifier
@@ -54,6 +54,7 @@ class Handlers:
     webhook_writer: WebhookWriter
     health: HealthChecker
     clock: Callable[[], float] = time.time
+    room_names: RoomNames = field(default_factory=RoomNames)
 
     async def get_health(self, request: Request) -> Response:
         reason = await self.health.check()
@@ -119,7 +120,7 @@ class Handlers:
         agent = _require_active(agent_id, agent, now)
         if agent.enforce_client_authz:
             await self._authorize(agent_id, caller)
-        room = f"{cwid}-{agent_id}-{int(now)}-{secrets.token_hex(2)}"
+        room = self.room_names.new(cwid, agent_id, int(now))
         identity = caller.email or caller.user_id or cwid
         name = caller.display_name or caller.email or cwid
         job_metadata = {

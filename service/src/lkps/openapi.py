@@ -102,7 +102,10 @@ def document() -> dict[str, Any]:
                             " worker token expired without renewal."
                         ),
                         "413": _error("The body exceeds 64 KiB."),
-                        "503": _error("Graph, the agent registry or the Entra signing keys are unavailable."),
+                        "503": _error(
+                            "Graph, the agent registry or the Entra signing keys are unavailable, or this"
+                            " caller started more sessions with this agent in a second than names allow."
+                        ),
                     },
                 }
             },
