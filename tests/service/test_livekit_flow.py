@@ -92,6 +92,10 @@ async def test_a_client_joining_with_the_session_token_drives_the_lifecycle_thro
             await eventually(status_is("participant_joined"))
             await asyncio.to_thread(livekit.leave, room, joined.identity)
             await eventually(status_is("completed"))
+            # The stand-in signs as LiveKit does: its deliveries all take the fast verification path.
+            verifier = served.handlers.webhook_verifier
+            assert verifier.fast >= 3
+            assert verifier.deferred == 0
     rows = await fetch_rows(settings.database_url, "SELECT * FROM agent_jobs WHERE room_name = :r", r=room)
     assert rows[0]["agent_entra_app_id"] == agent_id
     assert rows[0]["room_sid"] == joined.room_sid

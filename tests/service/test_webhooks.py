@@ -94,6 +94,9 @@ async def test_a_full_session_ends_completed_with_times_reason_and_durations(set
             response = await app.webhook(message)
             assert response.status_code == 200
             assert response.json() == {"status": "processed", "event": message.event}
+        # Deliveries as LiveKit signs them take the fast path (tests/service/test_webhook_auth.py holds it to
+        # livekit-api's WebhookReceiver); none needed the receiver itself.
+        assert (app.handlers.webhook_verifier.fast, app.handlers.webhook_verifier.deferred) == (6, 0)
     row = await job(settings, room)
     assert row["status"] == "completed"
     assert row["agent_entra_app_id"] == agent_id
