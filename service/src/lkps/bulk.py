@@ -20,7 +20,7 @@ from sqlalchemy import CursorResult, Table
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .models import string_lengths
+from .models import UTCDateTime, string_lengths
 
 _UNDEFINED_TABLE = "42P01"  # SQLSTATE undefined_table (asyncpg.UndefinedTableError)
 
@@ -87,11 +87,20 @@ def as_json_rows(table: Table, columns: tuple[str, ...], rows: Sequence[Sequence
     return orjson.dumps([dict(zip(columns, row, strict=True)) for row in fitted]).decode()
 
 
+def typed_columns(table: Table, columns: Sequence[str]) -> list[tuple[str, str]]:
+    """(name, SQL type) of ``columns`` for :func:`recordset`, from the table: times are ``timestamptz``,
+    everything else the service batches is ``text``."""
+    return [
+        (name, "timestamptz" if isinstance(table.c[name].type, UTCDateTime) else "text") for name in columns
+    ]
+
+
 def recordset(
     parameter: int, columns: Sequence[tuple[str, str]], alias: str, *, ordinality: bool = False
 ) -> str:
     """``FROM`` text for the rows of :func:`as_json_rows` passed as ``$parameter``: ``columns`` are (name,
-    SQL type) pairs; with ``ordinality``, a last column ``ord`` numbers the rows from 1 in batch order."""
+    SQL type) pairs (:func:`typed_columns`); with ``ordinality``, a last column ``ord`` numbers the rows from
+    1 in batch order."""
     typed = ", ".join(f"{name} {sql_type}" for name, sql_type in columns)
     if not ordinality:
         return f"json_to_recordset(${parameter}::json) AS {alias}({typed})"

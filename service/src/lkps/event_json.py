@@ -28,16 +28,18 @@ class Field:
 
     __slots__ = ("_enum_names", "_json", "_proto")
 
+    _proto: str | None
+
     def __init__(self, message: type[Message], name: str) -> None:
         field = message.DESCRIPTOR.fields_by_name[name]
         self._json = field.json_name
-        self._proto = field.name
+        self._proto = field.name if field.name != field.json_name else None  # the other name protobuf takes
         self._enum_names = (
             {value.name: value.number for value in field.enum_type.values} if field.enum_type else None
         )
 
     def _raw(self, obj: Mapping[str, Any]) -> Any:
-        if self._proto != self._json and self._proto in obj:
+        if self._proto is not None and self._proto in obj:
             if self._json in obj:
                 raise NotCanonicalError(self._json)  # protobuf refuses a field given under both names
             return obj[self._proto]

@@ -17,8 +17,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .bulk import as_json_rows, recordset
-from .models import UTCDateTime, agent_jobs, fit
+from .bulk import as_json_rows, recordset, typed_columns
+from .models import agent_jobs, fit
 
 # Disconnect reasons that mean the session broke rather than ended.
 FAILURE_REASONS = frozenset(
@@ -154,10 +154,6 @@ async def merge_into_db(conn: AsyncConnection, facts: Sequence[JobFacts], now: d
 
 
 _FACT_NAMES = JobFacts._fields
-_FACT_TYPES = {  # each field's array type, from its column
-    name: "timestamptz" if isinstance(agent_jobs.c[name].type, UTCDateTime) else "text"
-    for name in _FACT_NAMES
-}
 
 
 def fact_rows(facts: Sequence[JobFacts], event_ids: Sequence[str] | None = None) -> str:
@@ -249,7 +245,7 @@ def merge_facts_sql(first: int, *, fresh: str | None = None) -> str:
     """``INSERT INTO agent_jobs`` merging a batch of facts: ``$first`` the facts as :func:`fact_rows`, then
     ``$first + 1`` the update time; with ``fresh`` (a CTE returning event ids), each row carries its event's
     id and only the facts of events in ``fresh`` count."""
-    typed = [(name, _FACT_TYPES[name]) for name in _FACT_NAMES]
+    typed = typed_columns(agent_jobs, _FACT_NAMES)
     where = ""
     if fresh is not None:
         typed.append(("event_id", "text"))

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .bulk import as_json_rows, recordset
+from .bulk import as_json_rows, recordset, typed_columns
 from .errors import ApiError
 from .event_json import Field
 from .jobs import JobFacts, fact_rows, merge_facts_sql, merge_into_db
@@ -304,15 +304,14 @@ def _event_row(item: StoredEvent, now: dt.datetime) -> dict[str, Any]:
     )
 
 
-_EVENT_COLUMNS = ("id", "event", "room_name", "created_at", "payload")  # StoredEvent's first five fields
-_EVENT_TYPES = [("id", "text"), ("event", "text"), ("room_name", "text"), ("created_at", "timestamptz")]
+_EVENT_COLUMNS = StoredEvent._fields[:5]  # the rest (facts) goes to agent_jobs
 # One statement stores the new events and merges their facts (only theirs: a repeated id, even with other
 # content, changes nothing) into agent_jobs: $1 the events, $2 the receive time, then the facts ($3, $4).
 _STORE_POSTGRESQL = (
     "WITH fresh AS (INSERT INTO webhook_events"  # noqa: S608 - names only, values are $n
     " (id, event, room_name, created_at, received_at, payload)"
     " SELECT id, event, room_name, created_at, $2, payload"
-    f" FROM {recordset(1, [*_EVENT_TYPES, ('payload', 'text')], 'e')}"
+    f" FROM {recordset(1, typed_columns(webhook_events, _EVENT_COLUMNS), 'e')}"
     " ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id),"
     f" jobs AS ({merge_facts_sql(3, fresh='fresh')})"
     " SELECT id FROM fresh"
