@@ -1,89 +1,167 @@
-"""Batched PostgreSQL inserts (``lkps.bulk``): COPY through a per-session staging table."""
+"""Batched writes on PostgreSQL (``lkps.bulk``) and the one-statement registration batch built on them, held
+to the SQLAlchemy path (SQLite's) for any batching, order, tie, repeat or revocation."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
+import orjson
 import pytest
 from service_helpers import fetch_rows
-from sqlalchemy import text
-from sqlalchemy.exc import DataError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from support.postgres import PostgresCluster
 
-from lkps.audit import REGISTRATION_COLUMNS, AuditWriter, Registration
-from lkps.bulk import insert_rows
-from lkps.models import agent_registrations, string_lengths
+from lkps import db
+from lkps.audit import (
+    AuditWriter,
+    Registration,
+    Revocation,
+    _write_registrations,
+    _write_revocation,
+    write_registrations_sqlalchemy,
+)
+from lkps.bulk import array_rows, fitted, typed_columns
+from lkps.db import rows_refused
+from lkps.models import agent_registrations, agents, string_lengths
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.timezone.utc)
+AGENTS = [str(uuid.UUID(int=i + 1)) for i in range(3)]
+# A few instants (microseconds included), so that registrations of one agent tie.
+INSTANTS = [NOW + dt.timedelta(seconds=s, microseconds=us) for s in range(3) for us in (0, 250_000)]
 
 
-def registration(email: str = "a@example.com") -> tuple[object, ...]:
-    agent = str(uuid.uuid4())
+def registration(
+    email: str | None = "a@example.com",
+    *,
+    agent: str | None = None,
+    at: dt.datetime = NOW,
+    worker_identity: str | None = None,
+    enforce: bool = True,
+) -> Registration:
+    agent = agent or str(uuid.uuid4())
     row_id = str(uuid.uuid4())
-    return (row_id, agent, f"agent-{agent}-{row_id}", None, agent, email, "gateway", True, NOW, NOW, False)
+    return Registration(
+        id=row_id,
+        entra_app_id=agent,
+        worker_identity=worker_identity or f"agent-{agent}-{row_id}",
+        requested_by=None,
+        client_id=agent,
+        requester_email=email,
+        identity_mode="gateway",
+        enforce_client_authz=enforce,
+        issued_at=at.replace(microsecond=0),
+        expires_at=at.replace(microsecond=0) + dt.timedelta(hours=1),
+        registered_at=at,
+    )
 
 
-async def test_rows_land_once_conflicts_are_skipped_and_long_strings_cut(db_url: str) -> None:
-    limit = dict(string_lengths(agent_registrations))["requester_email"]
-    first = [registration(), registration("x" * (limit + 50))]
-    second = [first[0], registration()]  # a repeated id (ON CONFLICT DO NOTHING) and a new row
-    engine = create_async_engine(db_url, pool_size=1, max_overflow=0)  # both batches in one session
-    try:
-        for rows in (first, second):
-            async with engine.begin() as conn:
-                await insert_rows(
-                    conn, agent_registrations, REGISTRATION_COLUMNS, rows, "ON CONFLICT (id) DO NOTHING"
-                )
-    finally:
-        await engine.dispose()
-    stored = await fetch_rows(db_url, "SELECT id, requester_email, issued_at FROM agent_registrations")
-    assert sorted(r["id"] for r in stored) == sorted(str(r[0]) for r in [*first, second[1]])
-    assert sorted(len(r["requester_email"]) for r in stored) == [13, 13, limit]
-    assert {r["issued_at"] for r in stored} == {NOW}
+async def write(engine: AsyncEngine, registrations: list[Registration]) -> None:
+    async with engine.begin() as conn:
+        await _write_registrations(conn, registrations)
 
 
-async def test_a_staging_table_lost_to_a_rollback_is_created_again_on_the_retry(db_url: str) -> None:
-    # One pooled connection, so the retry runs in the same database session as the rolled-back attempt.
-    engine = create_async_engine(db_url, pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            await insert_rows(conn, agent_registrations, REGISTRATION_COLUMNS, [registration()])
-            await conn.rollback()  # the CREATE TEMPORARY TABLE rolls back with the rows
-        kept = registration()
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))  # a transaction already under way (as in the webhook writer)
-            with pytest.raises(Exception, match="lkps_staging_agent_registrations"):
-                await insert_rows(conn, agent_registrations, REGISTRATION_COLUMNS, [kept])
-            await conn.rollback()
-        async with engine.begin() as conn:  # what the writers' retry does
-            await conn.execute(text("SELECT 1"))
-            await insert_rows(conn, agent_registrations, REGISTRATION_COLUMNS, [kept])
-    finally:
-        await engine.dispose()
-    stored = await fetch_rows(db_url, "SELECT id FROM agent_registrations")
-    assert [r["id"] for r in stored] == [kept[0]]
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = db.create_engine(db_url)
+    yield engine
+    await engine.dispose()
 
 
-async def test_a_value_postgresql_refuses_raises_sqlalchemy_data_error(db_url: str) -> None:
-    engine = create_async_engine(db_url)
-    try:
-        async with engine.connect() as conn:
-            with pytest.raises(DataError):  # text cannot hold NUL: what the audit writer sets aside
-                await insert_rows(
-                    conn, agent_registrations, REGISTRATION_COLUMNS, [registration("nul\x00@example.com")]
-                )
-    finally:
-        await engine.dispose()
+@pytest.fixture(scope="session")
+def reference_pg_url(postgres: PostgresCluster) -> str:
+    url = postgres.create_database("lkps_reference")
+    db.upgrade(url)
+    return url
 
 
-async def test_the_audit_writer_drops_only_the_refused_record(db_url: str) -> None:
-    engine = create_async_engine(db_url)
-    writer = AuditWriter(engine, queue_size=100, batch_size=100, flush_timeout=10)
-    records = [
-        Registration(*row[:-1], registered_at=NOW)  # type: ignore[arg-type]
-        for row in (registration(), registration("nul\x00@example.com"), registration())
+@pytest.fixture
+async def reference(reference_pg_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = db.create_engine(reference_pg_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("TRUNCATE agents, agent_registrations"))
+    yield engine
+    await engine.dispose()
+
+
+async def table_rows(engine: AsyncEngine) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    async with engine.connect() as conn:
+        audited = (await conn.execute(select(agent_registrations).order_by("id"))).mappings()
+        audit_rows = [dict(row) for row in audited]
+        agent_rows = [
+            dict(row) for row in (await conn.execute(select(agents).order_by("entra_app_id"))).mappings()
+        ]
+    return audit_rows, agent_rows
+
+
+async def test_array_rows_reads_back_every_value_in_batch_order(engine: AsyncEngine) -> None:
+    columns = [("name", "text"), ("flag", "boolean"), ("at", "timestamptz"), ("note", "text")]
+    rows = [
+        ('quote " back\\slash ünï', True, NOW + dt.timedelta(microseconds=123_456), None),
+        ("", False, NOW, '{"not": "parsed"}'),
+        ("x" * 500, None, None, "line\nbreak"),
     ]
+    async with engine.connect() as conn:
+        result = await conn.exec_driver_sql(array_rows(1, columns), (orjson.dumps(rows).decode(),))
+        read = [tuple(row) for row in result]
+    assert read == [(*row, i) for i, row in enumerate(rows, start=1)]
+
+
+def test_typed_columns_and_fitted_follow_the_table() -> None:
+    assert typed_columns(agent_registrations, ["id", "enforce_client_authz", "issued_at"]) == [
+        ("id", "text"),
+        ("enforce_client_authz", "boolean"),
+        ("issued_at", "timestamptz"),
+    ]
+    limit = dict(string_lengths(agent_registrations))["requester_email"]
+    assert fitted(agent_registrations, "requester_email") == f"left(requester_email, {limit})"
+    assert fitted(agents, "last_worker_identity", "worker_identity") == "left(worker_identity, 128)"
+    assert fitted(agent_registrations, "issued_at") == "issued_at"
+
+
+async def test_rows_land_once_conflicts_are_skipped_and_long_strings_cut(
+    engine: AsyncEngine, db_url: str
+) -> None:
+    limit = dict(string_lengths(agent_registrations))["requester_email"]
+    first = [registration(), registration("x" * (limit + 50), worker_identity="w" * 300)]
+    second = [first[0], registration()]  # a repeated id (ON CONFLICT DO NOTHING) and a new row
+    for batch in (first, second):
+        await write(engine, batch)
+    stored = await fetch_rows(
+        db_url, "SELECT id, requester_email, worker_identity, issued_at FROM agent_registrations"
+    )
+    assert sorted(r["id"] for r in stored) == sorted(r.id for r in [*first, second[1]])
+    assert sorted(len(r["requester_email"]) for r in stored) == [13, 13, limit]
+    assert max(len(r["worker_identity"]) for r in stored) == 128
+    assert {r["issued_at"] for r in stored} == {NOW}
+    identities = await fetch_rows(db_url, "SELECT last_worker_identity FROM agents")
+    assert sorted(len(r["last_worker_identity"]) for r in identities) == [
+        79,
+        79,
+        128,
+    ]  # "agent-{app id}-{row id}", and one cut
+
+
+async def test_a_value_postgresql_refuses_is_told_apart_from_a_failure(engine: AsyncEngine) -> None:
+    with pytest.raises(DBAPIError) as refused:  # text cannot hold NUL: what the audit writer sets aside
+        await write(engine, [registration("nul\x00@example.com")])
+    assert rows_refused(refused.value)
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("SET LOCAL statement_timeout = 1")
+        with pytest.raises(DBAPIError) as failed:  # a failure, not the rows': the writer keeps them, retries
+            await conn.exec_driver_sql("SELECT pg_sleep(1)")
+    assert failed.value.orig.sqlstate == "57014"  # type: ignore[union-attr]  # query_canceled
+    assert not rows_refused(failed.value)
+
+
+async def test_the_audit_writer_drops_only_the_refused_record(engine: AsyncEngine, db_url: str) -> None:
+    writer = AuditWriter(engine, queue_size=100, batch_size=100, flush_timeout=10)
+    records = [registration(), registration("nul\x00@example.com"), registration()]
     writer.start()
     try:
         for record in records:
@@ -91,7 +169,78 @@ async def test_the_audit_writer_drops_only_the_refused_record(db_url: str) -> No
         await writer.flush()
     finally:
         await writer.stop()
-        await engine.dispose()
     stored = await fetch_rows(db_url, "SELECT id FROM agent_registrations")
     assert sorted(r["id"] for r in stored) == sorted([records[0].id, records[2].id])
     assert writer.dropped == 1
+
+
+async def test_any_batching_gives_what_the_sqlalchemy_path_gives(
+    engine: AsyncEngine, reference: AsyncEngine
+) -> None:
+    rng = random.Random(5)  # noqa: S311 - reproducible cases, not secrets
+    written: list[Registration] = []
+    steps: list[list[Registration] | Revocation] = []
+    for _ in range(60):
+        if rng.random() < 0.15:
+            steps.append(Revocation(rng.choice(AGENTS), rng.choice(INSTANTS)))
+            continue
+        batch = [
+            registration(agent=rng.choice(AGENTS), at=rng.choice(INSTANTS), enforce=rng.random() < 0.5)
+            for _ in range(rng.randrange(1, 12))
+        ]
+        if written and rng.random() < 0.3:  # a batch written again (its commit outcome was unknown)
+            batch += rng.sample(written, min(3, len(written)))
+        written += batch
+        steps.append(batch)
+    for step in steps:
+        async with engine.begin() as conn, reference.begin() as ref:
+            if isinstance(step, Revocation):
+                await _write_revocation(conn, step)
+                await _write_revocation(ref, step)
+            else:
+                await _write_registrations(conn, step)
+                await write_registrations_sqlalchemy(ref, step)
+    audited, agent_rows = await table_rows(engine)
+    assert (audited, agent_rows) == await table_rows(reference)
+    # the cases mean something: every agent registered, some audit rows revoked and some not
+    assert len(agent_rows) == len(AGENTS)
+    assert any(r["revoked"] for r in audited)
+    assert not all(r["revoked"] for r in audited)
+
+
+async def test_an_older_registration_arriving_late_changes_no_agent_but_is_audited(
+    engine: AsyncEngine, db_url: str
+) -> None:
+    newer = registration(agent=AGENTS[0], at=INSTANTS[3], enforce=False)
+    older = registration(agent=AGENTS[0], at=INSTANTS[1], enforce=True)
+    await write(engine, [newer])
+    await write(engine, [older])
+    rows = await fetch_rows(
+        db_url, "SELECT enforce_client_authz, last_worker_identity, registration_count FROM agents"
+    )
+    assert rows == [
+        {
+            "enforce_client_authz": False,
+            "last_worker_identity": newer.worker_identity,
+            "registration_count": 1,
+        }
+    ]
+    assert len(await fetch_rows(db_url, "SELECT id FROM agent_registrations")) == 2
+
+
+async def test_the_later_of_two_registrations_at_the_same_instant_wins(
+    engine: AsyncEngine, db_url: str
+) -> None:
+    first = registration(agent=AGENTS[1], at=INSTANTS[2], enforce=True)
+    second = registration(agent=AGENTS[1], at=INSTANTS[2], enforce=False)
+    await write(engine, [first, second])
+    rows = await fetch_rows(
+        db_url, "SELECT enforce_client_authz, last_worker_identity, registration_count FROM agents"
+    )
+    assert rows == [
+        {
+            "enforce_client_authz": False,
+            "last_worker_identity": second.worker_identity,
+            "registration_count": 2,
+        }
+    ]

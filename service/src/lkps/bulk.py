@@ -1,11 +1,12 @@
-"""Batched inserts on PostgreSQL: binary ``COPY`` into a staging table, then one ``INSERT ... SELECT``.
+"""Batched writes on PostgreSQL: a whole batch as one JSON parameter of one statement.
 
 SQLAlchemy's ``executemany`` compiles and type-processes every row in Python (~25 µs a row here), which on a
-one-process service competes with request handling. asyncpg's ``copy_records_to_table`` encodes whole rows in
-C (about half the cost of binding one array per column, whose encoder type-checks every element); COPY cannot
-say ``ON CONFLICT``, so rows land in a per-session temporary table (created once a session, emptied at commit)
-and one statement moves them, with the caller's ``ON CONFLICT``/``RETURNING`` suffix. Strings are cut to their
-column's length as :func:`lkps.models.fit` does, so one over-long value cannot fail a whole batch.
+one-process service competes with request handling; binding one array per column costs asyncpg's encoder two
+``isinstance`` checks against abstract base classes per element, and its binary ``COPY`` still encodes every
+value in Python-level calls (and cannot say ``ON CONFLICT``). orjson writes a whole batch in one C call, and
+PostgreSQL unpacks it (:func:`recordset` for arrays of objects, :func:`array_rows` for arrays of arrays).
+Strings are cut to their column's length as :func:`lkps.models.fit` does (:func:`as_json_rows` in Python,
+:func:`fitted` in SQL), so one over-long value cannot fail a whole batch.
 """
 
 from __future__ import annotations
@@ -16,39 +17,9 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import CursorResult, Table
-from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Boolean, Table
 
 from .models import UTCDateTime, string_lengths
-
-_UNDEFINED_TABLE = "42P01"  # SQLSTATE undefined_table (asyncpg.UndefinedTableError)
-
-
-def _translated(exc: Exception, staging: str, created: set[str]) -> Exception:
-    """The COPY's error as SQLAlchemy would raise it, so callers handle refused rows alike (asyncpg's own
-    exceptions reach here unwrapped)."""
-    state = str(getattr(exc, "sqlstate", "") or "")
-    if state == _UNDEFINED_TABLE:
-        # Created in a transaction that rolled back: the caller's retry creates it again.
-        created.discard(staging)
-    statement = f"COPY {staging}"
-    if state.startswith("22") or isinstance(exc, ValueError):  # data exceptions; values asyncpg cannot encode
-        return DataError(statement, None, exc)
-    if state.startswith("23"):
-        return IntegrityError(statement, None, exc)
-    return exc
-
-
-@functools.cache
-def _statements(table: Table, columns: tuple[str, ...], suffix: str) -> tuple[str, str, str]:
-    """The staging table's name, the statement that creates it, and the ``INSERT ... SELECT``."""
-    # Names come from the Table metadata (``table.c[name]`` fails on any other); values never enter SQL.
-    names = ", ".join(table.c[name].name for name in columns)
-    staging = f"lkps_staging_{table.name}"
-    create = f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {table.name}) ON COMMIT DELETE ROWS"
-    insert = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} {suffix}"  # noqa: S608
-    return staging, create, insert.rstrip()
 
 
 @functools.cache
@@ -88,11 +59,16 @@ def as_json_rows(table: Table, columns: tuple[str, ...], rows: Sequence[Sequence
 
 
 def typed_columns(table: Table, columns: Sequence[str]) -> list[tuple[str, str]]:
-    """(name, SQL type) of ``columns`` for :func:`recordset`, from the table: times are ``timestamptz``,
-    everything else the service batches is ``text``."""
-    return [
-        (name, "timestamptz" if isinstance(table.c[name].type, UTCDateTime) else "text") for name in columns
-    ]
+    """(name, SQL type) of ``columns`` for :func:`recordset` and :func:`array_rows`, from the table: times are
+    ``timestamptz``, flags ``boolean``, everything else the service batches is ``text``."""
+    return [(name, _sql_type(table, name)) for name in columns]
+
+
+def _sql_type(table: Table, name: str) -> str:
+    column_type = table.c[name].type
+    if isinstance(column_type, UTCDateTime):
+        return "timestamptz"
+    return "boolean" if isinstance(column_type, Boolean) else "text"
 
 
 def recordset(
@@ -109,32 +85,20 @@ def recordset(
     return f"{rows} WITH ORDINALITY AS {alias}({names}, ord)"
 
 
-async def insert_rows(
-    conn: AsyncConnection,
-    table: Table,
-    columns: tuple[str, ...],
-    rows: Sequence[Sequence[Any]],
-    suffix: str = "",
-) -> CursorResult[Any]:
-    """Insert ``rows`` (tuples in ``columns`` order) on ``conn`` (PostgreSQL, inside a transaction)."""
-    staging, create, insert = _statements(table, columns, suffix)
-    driver = (await conn.get_raw_connection()).driver_connection  # the asyncpg connection
-    if driver is None:
-        raise RuntimeError("the database connection is closed")
-    # conn.info lives as long as the database session (SQLAlchemy clears it on reconnect), like the table.
-    # The COPY goes around SQLAlchemy, which starts its transaction with its first statement: if none ran
-    # yet, this CREATE is that statement (else the COPY would commit alone, and ON COMMIT empty the table).
-    created: set[str] = conn.info.setdefault("lkps_staging_tables", set())
-    if staging not in created or not driver.is_in_transaction():
-        await conn.exec_driver_sql(create)
-        created.add(staging)
-    try:
-        await driver.copy_records_to_table(
-            staging, records=_fitted(rows, _lengths(table, columns)), columns=list(columns)
-        )
-    except Exception as exc:
-        translated = _translated(exc, staging, created)
-        if translated is exc:
-            raise
-        raise translated from exc
-    return await conn.exec_driver_sql(insert)
+def array_rows(parameter: int, columns: Sequence[tuple[str, str]]) -> str:
+    """``SELECT`` text for rows passed as ``$parameter``, one JSON array of arrays (``orjson.dumps`` of
+    tuples, ``default=tuple`` for named tuples): ``columns`` are (name, SQL type) pairs
+    (:func:`typed_columns`) in the tuples' order, and a last column ``ord`` numbers the rows from 1 in batch
+    order. Cheaper for the service than :func:`as_json_rows` (no dict per row, no cut in Python: use
+    :func:`fitted`); ``jsonb``, because ``->>`` on ``json`` parses the element again for every field."""
+    fields = ", ".join(f"(e->>{i})::{sql_type} AS {name}" for i, (name, sql_type) in enumerate(columns))
+    rows = f"jsonb_array_elements(${parameter}::jsonb) WITH ORDINALITY AS rows(e, ord)"
+    return f"SELECT {fields}, ord FROM {rows}"  # noqa: S608 - names only, values are ${parameter}
+
+
+def fitted(table: Table, name: str, source: str | None = None) -> str:
+    """SQL for column ``name``'s value (``source``, by default the name) cut to the column's length, as
+    :func:`lkps.models.fit` cuts it; the value as it is for columns without one."""
+    limit = dict(string_lengths(table)).get(name)
+    value = source or name
+    return value if limit is None else f"left({value}, {limit})"

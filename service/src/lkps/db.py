@@ -9,7 +9,17 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def rows_refused(exc: DBAPIError) -> bool:
+    """Whether the database refused the rows themselves (SQLSTATE class 22, data exception, or 23, integrity
+    constraint violation), so that writing the same rows again can never succeed, unlike after a lost
+    connection. SQLAlchemy's asyncpg dialect raises most class-22 errors (a NUL in text, say) as a plain
+    ``DBAPIError``, so the state decides, not only the exception's class."""
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return isinstance(exc, (DataError, IntegrityError)) or state[:2] in ("22", "23")
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
