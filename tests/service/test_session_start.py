@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -272,6 +273,25 @@ async def test_session_start_records_the_requested_session(settings: Settings) -
     assert rows[0]["client_id"] == CLIENT_ID
     assert rows[0]["participant_identity"] == "jane.doe@example.com"
     assert rows[0]["participant_cwid"] == "JDOE1"
+
+
+async def test_a_nul_in_the_callers_profile_costs_only_its_own_record_never_the_queue(
+    settings: Settings,
+) -> None:
+    # PostgreSQL text cannot hold NUL; SQLAlchemy raises that as a plain DBAPIError, not a DataError. The
+    # writer must still see a refused record (set aside, counted), not a failure to retry forever.
+    agent_id = new_agent_id()
+    odd = client_headers(email=None, profile={"email": "nul\x00@example.com", "cwid": "NUL1"})
+    async with running_app(settings) as app:
+        await app.register(agent_id, enforce=False)
+        refused = (await app.start_session(agent_id, headers=odd)).json()["room_name"]
+        kept = (await app.start_session(agent_id)).json()["room_name"]
+        await asyncio.wait_for(app.handlers.audit.flush(), 20)
+        dropped = app.handlers.audit.dropped
+    rows = await fetch_rows(settings.database_url, "SELECT room_name FROM agent_jobs")
+    assert [r["room_name"] for r in rows] == [kept]
+    assert refused != kept
+    assert dropped == 1
 
 
 async def test_a_newer_registration_in_the_database_wins_over_a_stale_local_one(settings: Settings) -> None:
