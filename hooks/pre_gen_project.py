@@ -10,6 +10,7 @@ import json
 import keyword
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -281,6 +282,17 @@ def main() -> int:
     return 0
 
 
+def remove_rendered_copy(script: Path) -> None:
+    """cookiecutter runs this hook from a rendered copy in the temporary directory and never deletes it
+    (cookiecutter#886), so every bake or ``cruft update`` would leave one behind: remove that copy, never
+    the template's own file."""
+    if script.parent == Path(tempfile.gettempdir()).resolve() and script.name.startswith("tmp"):
+        script.unlink(missing_ok=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        remove_rendered_copy(Path(__file__).resolve())
 # {% endraw %}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,22 @@ def test_baking_with_an_invalid_answer_fails_before_anything_is_written(
     assert f"ERROR: {bad}: " in err
     assert "Nothing was generated" in err
     assert not any((baker.root / f"bake-{baker._count}").glob("*")), "the hook left a partial repo behind"
+
+
+def test_the_hooks_leave_no_rendered_copy_in_the_temporary_directory(
+    baker: Baker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cookiecutter writes each hook, rendered, to a temporary file it never deletes (cookiecutter#886)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # where the hook processes look
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where cookiecutter writes them
+    baker.bake()
+    with pytest.raises(FailedHookException):
+        baker.bake(owner_contact="not-an-address")
+    assert list(scratch.iterdir()) == []
+    assert (REPO / "hooks" / "pre_gen_project.py").is_file()
+    assert (REPO / "hooks" / "post_gen_project.py").is_file()
 
 
 def test_answers_reach_the_hook_as_data_not_code(baker: Baker) -> None:
