@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lkps import db
 from lkps.jobs import FAILURE_REASONS, JobFacts, combine, merge_into_db
-from lkps.models import agent_jobs
+from lkps.models import agent_jobs, string_lengths
 from lkps.webhooks import StoredEvent, WebhookWriter
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.timezone.utc)
@@ -176,3 +176,21 @@ async def test_replicas_merging_the_same_rooms_at_once_lose_nothing(db_url: str)
             await engine.dispose()
     assert [a + b for a, b in zip(results[0::2], results[1::2], strict=True)] == [1] * len(events)
     assert merged == folded([facts])
+
+
+async def test_over_long_strings_are_cut_to_their_column_and_fail_no_batch(engine: AsyncEngine) -> None:
+    limits = dict(string_lengths(agent_jobs))
+    long = JobFacts(
+        room_name="long-room",
+        participant_identity="p" * (limits["participant_identity"] + 9),
+        agent_identity="a" * (limits["agent_identity"] + 9),
+        disconnect_reason="r" * (limits["disconnect_reason"] + 9),
+        participant_left_at=T0,
+    )
+    async with engine.begin() as conn:
+        await merge_into_db(conn, [long, JobFacts(room_name="other-room", room_created_at=T0)], NOW)
+    rows = await stored_rows(engine)
+    assert sorted(rows) == ["long-room", "other-room"]
+    stored = rows["long-room"]
+    for name in ("participant_identity", "agent_identity", "disconnect_reason"):
+        assert stored[name] == getattr(long, name)[: limits[name]]

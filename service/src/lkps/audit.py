@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .bulk import array_rows, fitted, typed_columns
+from .bulk import array_rows
 from .db import rows_refused
 from .jobs import JobFacts, merge_into_db
 from .models import agent_registrations, agents, fit
@@ -231,20 +231,20 @@ class AuditWriter:
 
 
 _AUDITED = REGISTRATION_COLUMNS[:-1]  # the audit row's columns but ``revoked``: Registration's first fields
-# Registration's fields as (name, SQL type): the audit row's columns, then when the service registered it.
-_REGISTRATION_FIELDS = [*typed_columns(agent_registrations, _AUDITED), ("registered_at", "timestamptz")]
 # One statement writes a whole batch on PostgreSQL ($1: the registrations, one JSON array of arrays). It does
 # what write_registrations_sqlalchemy does (a test holds the two to the same result): the audit rows, then
 # each agent upserted from its latest registration in the batch (the later one on a tie), counting them all.
 _REGISTER_POSTGRESQL = (
-    f"WITH batch AS ({array_rows(1, _REGISTRATION_FIELDS)}),"  # noqa: S608 - names only, values are $1
+    # Registration's fields: the audit row's columns (strings cut to fit), then when it was registered.
+    f"WITH batch AS ({array_rows(1, agent_registrations, _AUDITED, [('registered_at', 'timestamptz')])}),"  # noqa: S608
     f" audited AS (INSERT INTO agent_registrations ({', '.join(_AUDITED)}, revoked)"
-    f" SELECT {', '.join(fitted(agent_registrations, name) for name in _AUDITED)}, false FROM batch"
+    f" SELECT {', '.join(_AUDITED)}, false FROM batch"
     " ON CONFLICT (id) DO NOTHING)"
     " INSERT INTO agents (entra_app_id, enforce_client_authz, first_registered_at, last_registered_at,"
     " last_worker_identity, registration_count, token_expires_at, revoked_at)"
-    f" SELECT {fitted(agents, 'entra_app_id')}, enforce_client_authz, registered_at, registered_at,"
-    f" {fitted(agents, 'last_worker_identity', 'worker_identity')}, registrations, expires_at, NULL"
+    # agents' entra_app_id and last_worker_identity are as long as the audit row's columns they come from
+    " SELECT entra_app_id, enforce_client_authz, registered_at, registered_at,"
+    " worker_identity, registrations, expires_at, NULL"
     " FROM (SELECT DISTINCT ON (entra_app_id) *, count(*) OVER (PARTITION BY entra_app_id) AS registrations"
     " FROM batch ORDER BY entra_app_id, registered_at DESC, ord DESC) AS latest"
     " ORDER BY entra_app_id"

@@ -6,7 +6,7 @@ one-process service competes with request handling; binding one array per column
 value in Python-level calls (and cannot say ``ON CONFLICT``). orjson writes a whole batch in one C call, and
 PostgreSQL unpacks it (:func:`recordset` for arrays of objects, :func:`array_rows` for arrays of arrays).
 Strings are cut to their column's length as :func:`lkps.models.fit` does (:func:`as_json_rows` in Python,
-:func:`fitted` in SQL), so one over-long value cannot fail a whole batch.
+:func:`array_rows` in SQL), so one over-long value cannot fail a whole batch.
 """
 
 from __future__ import annotations
@@ -85,20 +85,21 @@ def recordset(
     return f"{rows} WITH ORDINALITY AS {alias}({names}, ord)"
 
 
-def array_rows(parameter: int, columns: Sequence[tuple[str, str]]) -> str:
+def array_rows(
+    parameter: int, table: Table, columns: Sequence[str], extra: Sequence[tuple[str, str]] = ()
+) -> str:
     """``SELECT`` text for rows passed as ``$parameter``, one JSON array of arrays (``orjson.dumps`` of
-    tuples, ``default=tuple`` for named tuples): ``columns`` are (name, SQL type) pairs
-    (:func:`typed_columns`) in the tuples' order, and a last column ``ord`` numbers the rows from 1 in batch
-    order. Cheaper for the service than :func:`as_json_rows` (no dict per row, no cut in Python: use
-    :func:`fitted`); ``jsonb``, because ``->>`` on ``json`` parses the element again for every field."""
-    fields = ", ".join(f"(e->>{i})::{sql_type} AS {name}" for i, (name, sql_type) in enumerate(columns))
+    tuples, ``default=tuple`` for named tuples): first ``table``'s ``columns`` (typed as
+    :func:`typed_columns` types them, strings cut to the column's length as :func:`lkps.models.fit` cuts
+    them), then the ``extra`` (name, SQL type) values, in the tuples' order; a last column ``ord`` numbers the
+    rows from 1 in batch order. Cheaper for the service than :func:`as_json_rows`: no dict per row, no cut
+    in Python. ``jsonb``, because ``->>`` on ``json`` parses the element again for every field."""
+    limits = dict(string_lengths(table))
+    fields = []
+    for i, (name, sql_type) in enumerate([*typed_columns(table, columns), *extra]):
+        value = f"(e->>{i})::{sql_type}"
+        if i < len(columns) and name in limits:
+            value = f"left({value}, {limits[name]})"
+        fields.append(f"{value} AS {name}")
     rows = f"jsonb_array_elements(${parameter}::jsonb) WITH ORDINALITY AS rows(e, ord)"
-    return f"SELECT {fields}, ord FROM {rows}"  # noqa: S608 - names only, values are ${parameter}
-
-
-def fitted(table: Table, name: str, source: str | None = None) -> str:
-    """SQL for column ``name``'s value (``source``, by default the name) cut to the column's length, as
-    :func:`lkps.models.fit` cuts it; the value as it is for columns without one."""
-    limit = dict(string_lengths(table)).get(name)
-    value = source or name
-    return value if limit is None else f"left({value}, {limit})"
+    return f"SELECT {', '.join(fields)}, ord FROM {rows}"  # noqa: S608 - names only, values are ${parameter}

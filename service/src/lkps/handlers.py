@@ -116,8 +116,8 @@ class Handlers:
         metadata = _metadata(body)
         cwid = self._cwid(caller)
         now = self.clock()
-        agent = await self.registry.lookup(agent_id, dt.datetime.fromtimestamp(now, dt.timezone.utc))
-        agent = _require_active(agent_id, agent, now)
+        requested_at = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+        agent = _require_active(agent_id, await self.registry.lookup(agent_id, requested_at), now)
         if agent.enforce_client_authz:
             await self._authorize(agent_id, caller)
         room = self.room_names.new(cwid, agent_id, int(now))
@@ -145,7 +145,7 @@ class Handlers:
                 client_id=caller.client_id,
                 participant_identity=identity,
                 participant_cwid=cwid,
-                requested_at=dt.datetime.fromtimestamp(now, dt.timezone.utc),
+                requested_at=requested_at,
             )
         )
         log.info(
@@ -192,7 +192,7 @@ class Handlers:
                 else "the token carries none of the configured CWID claims (LKPS_ENTRA_CWID_CLAIMS)",
                 header or "Authorization",
             )
-        return _UNSAFE_CWID.sub("_", raw)[:64]
+        return _safe_cwid(raw)
 
     async def _authorize(self, agent_id: str, caller: Identity) -> None:
         if not caller.client_id:
@@ -330,6 +330,13 @@ def _uuid4() -> str:
     raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _safe_cwid(raw: str) -> str:
+    """``raw`` with characters outside the room-name-safe set replaced, at most 64 long. Cached: the same
+    callers come back, and the substitution costs more than the lookup."""
+    return _UNSAFE_CWID.sub("_", raw)[:64]
 
 
 @functools.lru_cache(maxsize=4096)

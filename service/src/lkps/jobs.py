@@ -12,12 +12,13 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import RowMapping, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .bulk import as_json_rows, recordset, typed_columns
+from .bulk import array_rows
 from .models import agent_jobs, fit
 
 # Disconnect reasons that mean the session broke rather than ended.
@@ -157,12 +158,11 @@ _FACT_NAMES = JobFacts._fields
 
 
 def fact_rows(facts: Sequence[JobFacts], event_ids: Sequence[str] | None = None) -> str:
-    """The facts as JSON rows for :func:`merge_facts_sql` (strings cut to their column's length), each with
-    its event's id when ``event_ids`` are given."""
+    """The facts as JSON rows for :func:`merge_facts_sql` (one array each, in one C call), each with its
+    event's id when ``event_ids`` are given. (PostgreSQL cuts the strings to their column's length.)"""
     if event_ids is None:
-        return as_json_rows(agent_jobs, _FACT_NAMES, facts)  # each JobFacts is its row
-    rows = [(*fact, event_id) for fact, event_id in zip(facts, event_ids, strict=True)]
-    return as_json_rows(agent_jobs, (*_FACT_NAMES, "event_id"), rows)
+        return orjson.dumps(facts, default=tuple).decode()  # each JobFacts is its row
+    return orjson.dumps([(*fact, event_id) for fact, event_id in zip(facts, event_ids, strict=True)]).decode()
 
 
 # PostgreSQL: the same merge as JobFacts.merge and JobFacts.status, written in SQL, so that a batch is one
@@ -245,12 +245,11 @@ def merge_facts_sql(first: int, *, fresh: str | None = None) -> str:
     """``INSERT INTO agent_jobs`` merging a batch of facts: ``$first`` the facts as :func:`fact_rows`, then
     ``$first + 1`` the update time; with ``fresh`` (a CTE returning event ids), each row carries its event's
     id and only the facts of events in ``fresh`` count."""
-    typed = typed_columns(agent_jobs, _FACT_NAMES)
     where = ""
     if fresh is not None:
-        typed.append(("event_id", "text"))
         where = f" WHERE f.event_id IN (SELECT id FROM {fresh})"  # noqa: S608 - a CTE's name
-    rows = recordset(first, typed, "f", ordinality=True)
+    extra = [("event_id", "text")] if fresh is not None else []
+    rows = f"({array_rows(first, agent_jobs, _FACT_NAMES, extra)}) AS f"
     now = f"${first + 1}"
     latest = ", ".join(f"max({left}) OVER (PARTITION BY room_name) AS {left}_latest" for left in _LEAVES)
     source = f"SELECT f.*, {latest} FROM {rows}{where}"  # noqa: S608 - names and placeholders only

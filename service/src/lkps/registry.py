@@ -79,11 +79,12 @@ class AgentRegistry:
         checked = self._clock()
         if cached is not None:
             record, checked_at = cached
-            usable = record is not None and self._revoked_view(key, record).active(now)
+            view = None if record is None else self._revoked_view(key, record)
             # Only an active registration is trusted for long: a missing, expired or revoked one may have
             # been renewed through another replica since.
-            if checked - checked_at < (self._ttl if usable else self._miss_ttl):
-                return self._revoked_view(key, record) if record is not None else None
+            trusted_for = self._ttl if view is not None and view.active(now) else self._miss_ttl
+            if checked - checked_at < trusted_for:
+                return view
         local = cached[0] if cached is not None else None
         try:
             stored = await asyncio.wait_for(self._load(key), self._db_timeout)

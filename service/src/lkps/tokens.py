@@ -15,8 +15,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from jwt.algorithms import HMACAlgorithm
@@ -35,9 +34,9 @@ AGENT_VIDEO_GRANTS: Mapping[str, bool] = {
 _HEADER = base64url_encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
 
 
-@dataclass(frozen=True)
-class RoomConfig:
-    """The room a participant token creates on first join, with the agent it dispatches."""
+class RoomConfig(NamedTuple):
+    """The room a participant token creates on first join, with the agent it dispatches. (A named tuple: one
+    is made per session start, at a fraction of a frozen dataclass's cost.)"""
 
     agent_name: str
     agent_metadata: str
