@@ -21,7 +21,7 @@ bench-tools: ## install wrk (Debian package) when it is missing
 # Instructions per request under valgrind's cachegrind: unlike wall-clock throughput, the machine's state
 # cannot move it (bench/instructions.py). Debian ships valgrind.
 .PHONY: bench-instructions
-bench-instructions: sync postgres ## count CPU instructions per request (floor, register, webhooks) under valgrind
+bench-instructions: sync postgres ## count CPU instructions per request (floor, register, session start, webhooks) under valgrind
 	@if ! command -v valgrind >/dev/null; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "valgrind missing: run 'sudo apt-get install valgrind'"; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; \

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -76,23 +77,26 @@ class GatewayIdentity:
                 found[name] = value
         email = _header(found, self._email)
         display_name = cwid = None
-        profile = self._profile(found)
-        if profile:  # agents registering send none: skip the lookups (a fifth of register's identity cost)
-            email = email or _text(profile.get("email"))
-            display_name = _text(profile.get("displayName")) or _joined_name(profile)
-            cwid = _text(profile.get("cwid"))
+        for name in self._profiles:  # agents registering send none
+            raw = found.get(name)
+            if raw:
+                profile_email, display_name, cwid = _profile_fields(raw, name)
+                email = email or profile_email
+                break
         client_id, user_id = _header(found, self._client_id), _header(found, self._user_id)
         return Identity(client_id, user_id, email, display_name, cwid)  # positional: half the keyword cost
 
-    def _profile(self, found: Mapping[bytes, bytes]) -> Mapping[str, Any]:
-        for name in self._profiles:
-            raw = found.get(name)
-            if raw:
-                return _decode_profile(raw.decode("latin-1"), name.decode("latin-1"))
-        return {}
-
     async def aclose(self) -> None:
         return None
+
+
+@functools.lru_cache(maxsize=1024)  # a few KB a profile at most: bounded at a few MB
+def _profile_fields(raw: bytes, header: bytes) -> tuple[str | None, str | None, str | None]:
+    """Email, display name and CWID from a profile header's value. Cached: the same callers come back with
+    the same profile, and decoding it costs more than the lookup (a refused value raises, never cached)."""
+    profile = _decode_profile(raw.decode("latin-1"), header.decode("latin-1"))
+    email, cwid = _text(profile.get("email")), _text(profile.get("cwid"))
+    return email, _text(profile.get("displayName")) or _joined_name(profile), cwid
 
 
 def _decode_profile(raw: str, header: str) -> Mapping[str, Any]:
