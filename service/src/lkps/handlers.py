@@ -83,7 +83,7 @@ class Handlers:
         token = self.minter.agent_token(identity=worker_identity, name=agent_id, now=issued, ttl=ttl)
         # The audit row states exactly the token's nbf/exp (whole seconds).
         issued_at = dt.datetime.fromtimestamp(issued, dt.timezone.utc)
-        expires_at = issued_at + dt.timedelta(seconds=ttl)  # a seventh of a second fromtimestamp's cost
+        expires_at = issued_at + dt.timedelta(seconds=ttl)  # cheaper than another fromtimestamp
         registered_at = dt.datetime.fromtimestamp(now, dt.timezone.utc)
         self.registry.record(AgentRecord(agent_id, enforce, registered_at, expires_at))
         self.audit.submit(
