@@ -34,17 +34,19 @@ from bench.webhook_events import EVENTS_PER_SESSION, signed_deliveries
 
 CONNECTIONS = 32
 CLIENT_APP_ID = "5b8c9d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"  # the calling client app of session starts
+# The agent session starts go to: not the one `register` registers (with client authorization) in the runs.
+SESSION_AGENT_ID = "3c9e4b2a-6d1f-4e8a-b7c5-2a9d8e1f0b6c"
 _BODY = b'{"service_config": {"enforce_client_authz": true}}'
 # The identity headers the wall-clock benchmark's gateway-mode register and session start send.
 _GATEWAY_HEADERS = "".join(f"{k}: {v}\r\n" for k, v in _gateway_headers(AGENT_APP_ID, profile=False).items())
 _CALLER_HEADERS = "".join(f"{k}: {v}\r\n" for k, v in _gateway_headers(CLIENT_APP_ID, profile=True).items())
 # Session starts go to an agent registered (stored before the runs) without client authorization, so no
 # request waits on Graph: the count is the service's own work.
-_SESSION_BODY = json.dumps({"agent_entra_app_id": AGENT_APP_ID, "metadata": {"ticket": 42}}).encode()
+_SESSION_BODY = json.dumps({"agent_entra_app_id": SESSION_AGENT_ID, "metadata": {"ticket": 42}}).encode()
 _REGISTERED_AGENT = (
     "INSERT INTO agents (entra_app_id, enforce_client_authz, first_registered_at, last_registered_at,"  # noqa: S608
-    f" last_worker_identity, registration_count, token_expires_at) VALUES ('{AGENT_APP_ID}', false, now(),"
-    f" now(), 'agent-{AGENT_APP_ID}-bench', 1, now() + interval '1 day')"
+    f" last_worker_identity, registration_count, token_expires_at) VALUES ('{SESSION_AGENT_ID}', false,"
+    f" now(), now(), 'agent-{SESSION_AGENT_ID}-bench', 1, now() + interval '1 day')"
 )
 
 
