@@ -5,32 +5,33 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from service_helpers import API_KEY, API_SECRET, REGISTER, SESSION, TABLES, Tenant, new_app, service_env
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from service_helpers import (
+    API_KEY,
+    API_SECRET,
+    REGISTER,
+    SESSION,
+    Tenant,
+    emptied,
+    migrated_database,
+    new_app,
+    service_env,
+)
 from support.postgres import PostgresCluster
 
 from livekit_platform_sdk.testing.entra import GRAPH_APP_ID, EntraStandIn
 from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
-from lkps import db
 from lkps.settings import Settings
 
 
 @pytest.fixture(scope="session")
 def pg_url(postgres: PostgresCluster) -> str:
     """A database migrated to head once per session (tests start from empty tables via ``db_url``)."""
-    url = postgres.create_database("lkps_service")
-    db.upgrade(url)
-    return url
+    return migrated_database(postgres, "lkps_service")
 
 
 @pytest.fixture
 async def db_url(pg_url: str) -> str:
-    engine = create_async_engine(pg_url)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
-    await engine.dispose()
-    return pg_url
+    return await emptied(pg_url)
 
 
 @pytest.fixture(scope="session")

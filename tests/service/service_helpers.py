@@ -22,8 +22,10 @@ from livekit.protocol.webhook import WebhookEvent
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
+from support.postgres import PostgresCluster
 
 from livekit_platform_sdk.testing.entra import EntraStandIn
+from lkps import db
 from lkps.app import create_app
 from lkps.handlers import Handlers
 from lkps.settings import Settings
@@ -206,6 +208,22 @@ def sign_webhook(
     digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
     token = api.AccessToken(api_key, api_secret).with_sha256(digest).to_jwt()
     return body, token
+
+
+def migrated_database(postgres: PostgresCluster, name: str) -> str:
+    """A new database ``name`` migrated to head; its URL."""
+    url = postgres.create_database(name)
+    db.upgrade(url)
+    return url
+
+
+async def emptied(url: str) -> str:
+    """``url`` after emptying every table the service writes."""
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
+    await engine.dispose()
+    return url
 
 
 async def fetch_rows(url: str, query: str, **params: Any) -> list[dict[str, Any]]:

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
-from service_helpers import fetch_rows
-from sqlalchemy import select, text
+from service_helpers import emptied, fetch_rows, migrated_database
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support.postgres import PostgresCluster
@@ -75,18 +75,22 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 def reference_pg_url(postgres: PostgresCluster) -> str:
-    url = postgres.create_database("lkps_reference")
-    db.upgrade(url)
-    return url
+    return migrated_database(postgres, "lkps_reference")
 
 
 @pytest.fixture
 async def reference(reference_pg_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.create_engine(reference_pg_url)
-    async with engine.begin() as conn:
-        await conn.execute(text("TRUNCATE agents, agent_registrations"))
+    engine = db.create_engine(await emptied(reference_pg_url))
     yield engine
     await engine.dispose()
+
+
+async def the_agent(db_url: str) -> tuple[bool, str, int]:
+    """The one agent row's enforce_client_authz, last_worker_identity and registration_count."""
+    columns = "enforce_client_authz, last_worker_identity, registration_count"
+    rows = await fetch_rows(db_url, f"SELECT {columns} FROM agents")  # noqa: S608 - a constant
+    assert len(rows) == 1
+    return rows[0]["enforce_client_authz"], rows[0]["last_worker_identity"], rows[0]["registration_count"]
 
 
 async def table_rows(engine: AsyncEngine) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -213,16 +217,7 @@ async def test_an_older_registration_arriving_late_changes_no_agent_but_is_audit
     older = registration(agent=AGENTS[0], at=INSTANTS[1], enforce=True)
     await write(engine, [newer])
     await write(engine, [older])
-    rows = await fetch_rows(
-        db_url, "SELECT enforce_client_authz, last_worker_identity, registration_count FROM agents"
-    )
-    assert rows == [
-        {
-            "enforce_client_authz": False,
-            "last_worker_identity": newer.worker_identity,
-            "registration_count": 1,
-        }
-    ]
+    assert await the_agent(db_url) == (False, newer.worker_identity, 1)
     assert len(await fetch_rows(db_url, "SELECT id FROM agent_registrations")) == 2
 
 
@@ -232,13 +227,4 @@ async def test_the_later_of_two_registrations_at_the_same_instant_wins(
     first = registration(agent=AGENTS[1], at=INSTANTS[2], enforce=True)
     second = registration(agent=AGENTS[1], at=INSTANTS[2], enforce=False)
     await write(engine, [first, second])
-    rows = await fetch_rows(
-        db_url, "SELECT enforce_client_authz, last_worker_identity, registration_count FROM agents"
-    )
-    assert rows == [
-        {
-            "enforce_client_authz": False,
-            "last_worker_identity": second.worker_identity,
-            "registration_count": 2,
-        }
-    ]
+    assert await the_agent(db_url) == (False, second.worker_identity, 2)

@@ -48,12 +48,9 @@ class Registration(NamedTuple):
     # When the service registered the agent, to the microsecond: orders it against revocations.
     registered_at: dt.datetime
 
-    def values(self) -> tuple[Any, ...]:
-        """The row in :data:`REGISTRATION_COLUMNS` order (the fields up to ``expires_at``, not revoked)."""
-        return (*self[:10], False)
-
     def row(self) -> dict[str, Any]:
-        return dict(zip(REGISTRATION_COLUMNS, self.values(), strict=True))
+        """The audit row: the fields up to ``expires_at``, not revoked."""
+        return dict(zip(REGISTRATION_COLUMNS, (*self[:10], False), strict=True))
 
 
 REGISTRATION_COLUMNS = (

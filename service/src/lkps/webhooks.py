@@ -14,13 +14,14 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+import orjson
 from livekit.protocol.models import DisconnectReason, ParticipantInfo, Room
 from livekit.protocol.webhook import WebhookEvent
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .bulk import as_json_rows, recordset, typed_columns
+from .bulk import array_rows
 from .errors import ApiError
 from .event_json import Field
 from .jobs import JobFacts, fact_rows, merge_facts_sql, merge_into_db
@@ -311,7 +312,7 @@ _STORE_POSTGRESQL = (
     "WITH fresh AS (INSERT INTO webhook_events"  # noqa: S608 - names only, values are $n
     " (id, event, room_name, created_at, received_at, payload)"
     " SELECT id, event, room_name, created_at, $2, payload"
-    f" FROM {recordset(1, typed_columns(webhook_events, _EVENT_COLUMNS), 'e')}"
+    f" FROM ({array_rows(1, webhook_events, _EVENT_COLUMNS)}) AS e"
     " ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id),"
     f" jobs AS ({merge_facts_sql(3, fresh='fresh')})"
     " SELECT id FROM fresh"
@@ -320,7 +321,7 @@ _STORE_POSTGRESQL = (
 
 async def _store_postgresql(conn: AsyncConnection, items: list[StoredEvent], now: dt.datetime) -> set[str]:
     """Store the events (distinct ids) and merge the new ones' facts; the ids that were new."""
-    events = as_json_rows(webhook_events, _EVENT_COLUMNS, [item[:5] for item in items])
+    events = orjson.dumps([item[:5] for item in items]).decode()
     tracked = [(item.facts, item.id) for item in items if item.facts is not None]
     facts = fact_rows([facts for facts, _ in tracked], [event_id for _, event_id in tracked])
     result = await conn.exec_driver_sql(_STORE_POSTGRESQL, (events, now, facts, now))
