@@ -287,6 +287,20 @@ async def test_retries_racing_their_originals_are_stored_once(settings: Settings
     assert statuses == [{"status": "completed", "n": 30}]
 
 
+async def test_over_long_values_are_cut_to_their_column_and_fail_no_batch(settings: Settings) -> None:
+    long_room = room_name(new_agent_id()) + "x" * 300  # webhook_events and agent_jobs hold 256
+    rooms = [room_name(new_agent_id()) for _ in range(4)]
+    messages = [event("room_started", room, T0) for room in [*rooms, long_room]]
+    async with running_app(settings) as app:
+        responses = await asyncio.gather(*(app.webhook(m) for m in messages))
+    assert [r.status_code for r in responses] == [200] * len(messages)
+    stored = await fetch_rows(settings.database_url, "SELECT room_name FROM webhook_events")
+    assert sorted(r["room_name"] for r in stored) == sorted([*rooms, long_room[:256]])
+    # such a room is stored but not tracked: cut to fit, it could merge with another room's session
+    tracked = await fetch_rows(settings.database_url, "SELECT room_name FROM agent_jobs")
+    assert sorted(r["room_name"] for r in tracked) == sorted(rooms)
+
+
 async def test_a_nul_character_in_an_identity_does_not_fail_the_events_batched_with_it(
     settings: Settings,
 ) -> None:
