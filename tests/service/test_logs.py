@@ -7,6 +7,8 @@ import io
 import json
 import logging
 import threading
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 
@@ -71,6 +73,68 @@ async def test_a_line_from_another_thread_keeps_the_order(
     assert messages(stream) == ["from the loop", "from a thread"]
     await asyncio.sleep(0)
     assert messages(stream) == ["from the loop", "from a thread"]
+
+
+def test_a_loop_that_ended_with_lines_pending_leaves_none_behind(
+    logged: tuple[logging.Logger, io.StringIO, BatchingStreamHandler],
+) -> None:
+    logger, stream, _ = logged
+
+    loop = asyncio.new_event_loop()
+
+    def stop_then_log() -> None:
+        loop.stop()  # the loop ends with this iteration: the write the line schedules never runs
+        logger.info("pending when the loop stops")
+
+    loop.call_soon(stop_then_log)
+    loop.run_forever()
+    loop.close()
+    assert messages(stream) == []
+    logger.info("after the loop")  # no loop now: written at once, after the one left pending
+    assert messages(stream) == ["pending when the loop stops", "after the loop"]
+
+
+def test_a_second_loop_in_the_same_thread_gets_its_lines_written(
+    logged: tuple[logging.Logger, io.StringIO, BatchingStreamHandler],
+) -> None:
+    logger, stream, _ = logged
+
+    async def log_twice(name: str) -> None:
+        logger.info(f"{name} 1")
+        logger.info(f"{name} 2")
+
+    first = asyncio.new_event_loop()
+    first.call_soon(first.stop)
+    first.call_soon(lambda: (logger.info("first 1"), logger.info("first 2")))  # written by no iteration
+    first.run_forever()
+    first.close()
+    asyncio.run(log_and_yield(log_twice("second")))
+    assert messages(stream) == ["first 1", "first 2", "second 1", "second 2"]
+
+
+async def log_and_yield(logging_done: Coroutine[Any, Any, None]) -> None:
+    await logging_done
+    await asyncio.sleep(0)
+
+
+async def test_lines_after_the_first_of_an_iteration_do_not_look_the_loop_up(
+    logged: tuple[logging.Logger, io.StringIO, BatchingStreamHandler],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    logger, stream, _ = logged
+    lookups: list[None] = []
+    real = asyncio.get_running_loop
+
+    def counted() -> asyncio.AbstractEventLoop:
+        lookups.append(None)
+        return real()
+
+    monkeypatch.setattr(asyncio, "get_running_loop", counted)
+    for i in range(5):
+        logger.info(f"line {i}")
+    assert len(lookups) == 1
+    await asyncio.sleep(0)
+    assert messages(stream) == [f"line {i}" for i in range(5)]
 
 
 async def test_flush_and_close_write_what_is_pending(

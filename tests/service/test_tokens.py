@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 
 import jwt
+import jwt.utils
 import pytest
 from livekit import api
 from livekit.protocol.agent_dispatch import RoomAgentDispatch
 from livekit.protocol.room import RoomConfiguration
 
-from lkps.tokens import RoomConfig, TokenMinter
+from lkps.tokens import RoomConfig, TokenMinter, base64url
 
 KEY, SECRET = "APIminter", "minter-secret-" + "m" * 40
 
@@ -82,3 +84,9 @@ def test_a_token_signed_with_another_secret_does_not_verify() -> None:
     )
     with pytest.raises(jwt.InvalidSignatureError):
         api.TokenVerifier(KEY, SECRET).verify(token)
+
+
+def test_base64url_segments_are_pyjwts_for_every_length_and_byte() -> None:
+    samples = [os.urandom(n) for n in range(70)] + [bytes(range(256)), b"\xfb\xff\xfe" * 7]
+    for data in samples:
+        assert base64url(data) == jwt.utils.base64url_encode(data), data

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import sys
+import threading
 from typing import Any, TextIO
 
 import orjson
@@ -103,16 +104,23 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self._pending: list[logging.LogRecord] = []
+        # The running loop that will write what is pending, and its thread (None: nothing is scheduled).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
 
     def emit(self, record: logging.LogRecord) -> None:  # called with the handler's lock held
         self._pending.append(record)
+        loop = self._loop
+        if loop is not None and self._thread == threading.get_ident() and loop.is_running():
+            return  # written with the others: no loop lookup (on Python 3.11 a getpid system call each)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop in this thread
             self._write_pending()
             return
-        if len(self._pending) == 1:
+        if loop is not self._loop:
             loop.call_soon(self._write_soon)
+            self._loop, self._thread = loop, threading.get_ident()
 
     def _write_soon(self) -> None:
         with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
@@ -120,6 +128,7 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
 
     def _write_pending(self) -> None:
         records, self._pending = self._pending, []
+        self._loop = None
         lines = []
         for record in records:
             try:

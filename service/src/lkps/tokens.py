@@ -11,6 +11,7 @@ digest and key again, more than half of what signing costs.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import hmac
 import json
@@ -19,7 +20,6 @@ from typing import Any, NamedTuple
 
 import orjson
 from jwt.algorithms import HMACAlgorithm
-from jwt.utils import base64url_encode
 
 # Grants an agent worker needs: register with the server (``agent``) and act in the rooms it is dispatched to.
 AGENT_VIDEO_GRANTS: Mapping[str, bool] = {
@@ -30,8 +30,16 @@ AGENT_VIDEO_GRANTS: Mapping[str, bool] = {
 }
 
 
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+
+
+def base64url(data: bytes) -> bytes:
+    """``data`` as an unpadded base64url segment: what PyJWT's ``base64url_encode`` gives, in fewer steps."""
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=")
+
+
 # The JWS header PyJWT writes for HS256 (compact JSON, keys sorted), encoded once.
-_HEADER = base64url_encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+_HEADER = base64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
 
 
 class RoomConfig(NamedTuple):
@@ -67,11 +75,11 @@ class TokenMinter:
         claims["iss"] = self._api_key
         claims["nbf"] = now
         claims["exp"] = now + ttl
-        payload = base64url_encode(orjson.dumps(claims))
+        payload = base64url(orjson.dumps(claims))
         signing_input = _HEADER + b"." + payload
         mac = self._mac.copy()
         mac.update(signing_input)
-        signature = base64url_encode(mac.digest())
+        signature = base64url(mac.digest())
         return (signing_input + b"." + signature).decode("ascii")
 
     def agent_token(self, *, identity: str, name: str, now: int, ttl: int) -> str:

@@ -36,6 +36,7 @@ from livekit.api.access_token import DEFAULT_LEEWAY
 
 from .errors import ApiError
 from .event_json import NotCanonicalError
+from .tokens import base64url
 
 T = TypeVar("T")
 
@@ -57,7 +58,6 @@ class Delivery(NamedTuple):
 
 _URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
-_TO_URL = bytes.maketrans(b"+/", b"-_")
 # A segment re-encodes to itself (PyJWT's canonical check) when its last character's unused bits are zero:
 # 4 of them with 2 characters in the last group, 2 with 3.
 _CANONICAL_LAST = {
@@ -73,11 +73,6 @@ def _segment(segment: bytes) -> bytes | None:
     if tail == 1 or not _SEGMENT.fullmatch(segment) or (tail and segment[-1] not in _CANONICAL_LAST[tail]):
         return None
     return binascii.a2b_base64(segment.translate(_TO_STANDARD) + _PADDING[tail])
-
-
-def _encoded(data: bytes) -> bytes:
-    """``data`` as an unpadded base64url segment."""
-    return binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=")
 
 
 @functools.lru_cache(maxsize=64)
@@ -154,7 +149,7 @@ class WebhookVerifier:
         mac = self._mac.copy()
         mac.update(signing_input)
         # The segment PyJWT decodes to the right signature is exactly its canonical encoding.
-        if not hmac.compare_digest(_encoded(mac.digest()), signature_segment):
+        if not hmac.compare_digest(base64url(mac.digest()), signature_segment):
             return None
         payload_data = _segment(payload_segment)
         claims = None if payload_data is None else _object(payload_data)
