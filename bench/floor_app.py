@@ -1,4 +1,4 @@
-"""The service benchmark's floor: bare Starlette endpoints on the same uvicorn settings as ``lkps serve``.
+"""The service benchmark's floor: bare Starlette endpoints on the uvicorn settings of ``lkps serve``.
 
 ``POST /mint`` only mints the agent token ``register`` mints (same minter, same claims) and answers the same
 JSON shape; ``POST /constant`` answers a constant JSON body. Run: ``python -m bench.floor_app --port N``
@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from lkps.server import server_config
 from lkps.tokens import TokenMinter
 
 AGENT_APP_ID = "0f6a3c1e-7d7b-4a8e-9a59-1c2d3e4f5a6b"
@@ -48,20 +49,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.floor_app")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--corked", action="store_true", help="serve on lkps's corked HTTP protocol instead of uvicorn's own"
+    )
     args = parser.parse_args()
     app = create_app(
         os.environ["LIVEKIT_API_KEY"], os.environ["LIVEKIT_API_SECRET"], os.environ["LIVEKIT_URL"]
     )
-    # exactly the uvicorn.Config of lkps.cli._serve, so the two differ only in what the endpoint does
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        lifespan="on",
-    )
+    # lkps serve's uvicorn.Config, except that the floor issue 4 defines runs on uvicorn's own HTTP protocol;
+    # with --corked on lkps's too, so that the two differ only in what the endpoint does
+    config = server_config(app, args.host, args.port, corked=args.corked)
     uvicorn.Server(config).run()
 
 

@@ -163,17 +163,24 @@ def _prepare(stack: Stack, work: Path) -> list[Point]:
             {"agent_entra_app_id": tenant.open_agent_id, "metadata": {"ticket": 42}},
         ),
     }
-    gw, en, fl = stack.gateway_url, stack.entra_url, stack.floor_url
+    gw, en, fl, cfl = stack.gateway_url, stack.entra_url, stack.floor_url, stack.corked_floor_url
     specs = [
         ("floor-mint", "floor: bare Starlette, mints the agent token", fl, (32, 128), 1.0),
         ("floor-constant", "floor: bare Starlette, constant JSON", fl, (32,), 0.5),
+        (
+            "floor-constant-corked",
+            "floor: bare Starlette, constant JSON, on lkps's corked protocol",
+            cfl,
+            (32,),
+            0.5,
+        ),
         ("register", "`POST /api/agent/register` (gateway)", gw, (32, 128), 1.0),
         ("register-entra", "`POST /api/agent/register` (entra: JWT validated)", en, (32,), 0.5),
         ("session", "`POST /api/session/start` (authz on, Graph cache warm)", gw, (32, 128), 1.0),
         ("session-open", "`POST /api/session/start` (enforce_client_authz=false)", gw, (32,), 0.5),
     ]
     return [
-        Point(f"{key}@{c}", label, base, c, files[key], share)
+        Point(f"{key}@{c}", label, base, c, files[key.removesuffix("-corked")], share)
         for key, label, base, conns, share in specs
         for c in conns
     ]
@@ -386,6 +393,8 @@ def _targets_table(results: ServiceResults) -> list[str]:
             ratio(rps("register@32"), rps("floor-constant@32")),
             0.5,
         ),
+        "| register / floor (constant JSON, on lkps's corked protocol), 32 conn. |"
+        f" {fmt(ratio(rps('register@32'), rps('floor-constant-corked@32')), 2)} | none: for comparison | |",
         target_row("register p99 at 32 conn. (ms)", register_p99, 12.0, at_least=False),
         target_row("session start / register, 32 conn.", ratio(rps("session@32"), rps("register@32")), 0.8),
         target_row(

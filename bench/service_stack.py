@@ -1,5 +1,6 @@
 """The service benchmark's stack on 127.0.0.1: PostgreSQL, the Entra/Graph and LiveKit stand-ins, two
-``lkps serve`` processes (gateway and entra identity modes) and the floor app, each its own process.
+``lkps serve`` processes (gateway and entra identity modes) and the floor app (on uvicorn's HTTP protocol and
+on lkps's corked one), each its own process.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class Stack:
     gateway_url: str
     entra_url: str
     floor_url: str
+    corked_floor_url: str  # the same floor on lkps's corked HTTP protocol (lkps.http_protocol)
     children: list[Child]
 
     def entra_token(self) -> str:
@@ -157,17 +159,23 @@ def running_stack(log_dir: Path) -> Iterator[Stack]:
             children.append(child)
             urls[mode] = health = f"http://127.0.0.1:{port}"
             wait_until(partial(http_ok, f"{health}/api/health"), timeout=60, what="healthy", child=child)
-        floor_port = free_port()
-        floor = Child(
-            "floor",
-            [PYTHON, "-m", "bench.floor_app", "--host", "127.0.0.1", "--port", str(floor_port)],
-            clean_environment(
-                LIVEKIT_URL=livekit.ws_url, LIVEKIT_API_KEY=API_KEY, LIVEKIT_API_SECRET=API_SECRET
-            ),
-            log_dir,
-        )
-        children.append(floor)
-        wait_until(lambda: port_open(floor_port), timeout=60, what="the floor app listening", child=floor)
+        floor_urls: dict[bool, str] = {}
+        for corked in (False, True):
+            floor_port = free_port()
+            floor = Child(
+                "floor-corked" if corked else "floor",
+                [PYTHON, "-m", "bench.floor_app", "--host", "127.0.0.1", "--port", str(floor_port)]
+                + (["--corked"] if corked else []),
+                clean_environment(
+                    LIVEKIT_URL=livekit.ws_url, LIVEKIT_API_KEY=API_KEY, LIVEKIT_API_SECRET=API_SECRET
+                ),
+                log_dir,
+            )
+            children.append(floor)
+            wait_until(
+                partial(port_open, floor_port), timeout=60, what="the floor app listening", child=floor
+            )
+            floor_urls[corked] = f"http://127.0.0.1:{floor_port}"
         yield Stack(
             cluster=cluster,
             database_url=database_url,
@@ -176,6 +184,7 @@ def running_stack(log_dir: Path) -> Iterator[Stack]:
             tenant=tenant,
             gateway_url=urls["gateway"],
             entra_url=urls["entra"],
-            floor_url=f"http://127.0.0.1:{floor_port}",
+            floor_url=floor_urls[False],
+            corked_floor_url=floor_urls[True],
             children=children,
         )

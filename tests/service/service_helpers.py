@@ -28,6 +28,7 @@ from livekit_platform_sdk.testing.entra import EntraStandIn
 from lkps import db
 from lkps.app import create_app
 from lkps.handlers import Handlers
+from lkps.server import server_config
 from lkps.settings import Settings
 
 REGISTER, SESSION = "Agent.Register", "Session.Start"
@@ -145,10 +146,7 @@ async def served_app(settings: Settings, *, port: int | None = None, **seams: An
     seams.setdefault("authorizer", StaticAuthorizer())
     app = create_app(settings, **seams)
     port = port or free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port))
     task = asyncio.create_task(server.serve())
     deadline = asyncio.get_running_loop().time() + 10
     while not server.started:

@@ -56,16 +56,9 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     from .app import create_app
+    from .server import server_config
 
-    config = uvicorn.Config(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        lifespan="on",
-    )
+    config = server_config(create_app(settings), host, port)
     server = uvicorn.Server(config)
     # What exists now (modules, settings, the app) lives as long as the process: frozen out of the cyclic
     # collector's view, full collections under load walk only per-request objects (shorter pauses).
