@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,7 +17,7 @@ from service_helpers import StaticAuthorizer, free_port, gateway_headers, new_ag
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from lkps.app import create_app
-from lkps.http_protocol import WRITE_THROUGH, CorkedHttpToolsProtocol, CorkedTransport
+from lkps.http_protocol import WRITE_THROUGH, CorkedHttpToolsProtocol, CorkedTransport, _flushers
 from lkps.server import server_config
 from lkps.settings import Settings
 
@@ -236,3 +238,18 @@ def _exchange(port: int, request: bytes) -> bytes:
 def _until_eof(sock: socket.socket) -> Iterator[bytes]:
     while chunk := sock.recv(65536):
         yield chunk
+
+
+def test_a_loop_that_is_gone_leaves_no_flusher_behind() -> None:
+    async def corked_write() -> None:
+        CorkedTransport(Recording(), asyncio.get_running_loop()).write(b"x")
+        await next_iteration()
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(corked_write())
+    assert loop in _flushers
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None  # nothing of lkps.http_protocol keeps it alive, so its entry has left as well

@@ -25,17 +25,16 @@ WRITE_THROUGH = 64 * 1024
 
 
 class _Flusher:
-    """Writes out every corked transport of one loop once per iteration: the first held write of an
-    iteration schedules it (``call_soon`` runs it after the callbacks already queued, i.e. after the
-    request tasks of this iteration)."""
+    """Writes out the corked transports of one loop once per iteration: the first held write of an iteration
+    schedules it (``call_soon`` runs it after the callbacks already queued, i.e. after the request tasks of
+    this iteration). It keeps no reference to its loop, so that a loop that is gone leaves ``_flushers``."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self._pending: list[CorkedTransport] = []
 
-    def hold(self, transport: CorkedTransport) -> None:
+    def hold(self, transport: CorkedTransport, loop: asyncio.AbstractEventLoop) -> None:
         if not self._pending:
-            self._loop.call_soon(self._flush)
+            loop.call_soon(self._flush)
         self._pending.append(transport)
 
     def _flush(self) -> None:
@@ -50,7 +49,7 @@ _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weak
 def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
     flusher = _flushers.get(loop)
     if flusher is None:
-        flusher = _flushers[loop] = _Flusher(loop)
+        flusher = _flushers[loop] = _Flusher()
     return flusher
 
 
@@ -61,6 +60,7 @@ class CorkedTransport(asyncio.Transport):
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._transport = transport
+        self._loop = loop
         self._flusher = _flusher(loop)
         self._held: list[bytes] = []
         self._held_size = 0
@@ -69,7 +69,7 @@ class CorkedTransport(asyncio.Transport):
         if not data:
             return
         if not self._held:
-            self._flusher.hold(self)
+            self._flusher.hold(self, self._loop)
         self._held.append(bytes(data))
         self._held_size += len(data)
         if self._held_size >= WRITE_THROUGH:
