@@ -6,7 +6,7 @@ body on ``http.response.body``: two system calls and, with ``TCP_NODELAY`` (uvlo
 segments per response. Corking joins them (as aiohttp does for small responses, and uWebSockets for everything
 written in one handler) and writes the responses of one iteration back to back, so a client with many
 connections is woken once for several of them instead of once per segment. Measured on this service's
-machines: about 30 % more ``register`` requests per second on one process, the same p99.
+machines: about 30 % more ``register`` requests per second on one process, the same p99 (``bench/README.md``).
 
 No byte waits longer than the rest of the iteration that wrote it, and a connection's bytes keep their
 order. Held bytes reaching ``WRITE_THROUGH`` (uvloop's default high-water mark) go out at once, so a large
