@@ -142,11 +142,21 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def served_app(settings: Settings, *, port: int | None = None, **seams: Any) -> AsyncIterator[Served]:
+async def served_app(
+    settings: Settings,
+    *,
+    port: int | None = None,
+    http: type[asyncio.Protocol] | None = None,
+    **seams: Any,
+) -> AsyncIterator[Served]:
+    """``http``: another HTTP protocol class than ``lkps.server``'s."""
     seams.setdefault("authorizer", StaticAuthorizer())
     app = create_app(settings, **seams)
     port = port or free_port()
-    server = uvicorn.Server(server_config(app, "127.0.0.1", port))
+    config = server_config(app, "127.0.0.1", port)
+    if http is not None:
+        config.http = http
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = asyncio.get_running_loop().time() + 10
     while not server.started:

@@ -12,13 +12,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
-import uvicorn
-from service_helpers import StaticAuthorizer, free_port, gateway_headers, new_agent_id
+from service_helpers import gateway_headers, new_agent_id, served_app
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from lkps.app import create_app
 from lkps.http_protocol import WRITE_THROUGH, CorkedHttpToolsProtocol, CorkedTransport, _flushers
-from lkps.server import server_config
 from lkps.settings import Settings
 
 
@@ -156,19 +153,8 @@ async def counted_server(
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(_CountingTransport(transport, writes))
 
-    port = free_port()
-    config = server_config(create_app(settings, authorizer=StaticAuthorizer()), "127.0.0.1", port)
-    config.http = Counted
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", writes
-    finally:
-        server.should_exit = True
-        await task
+    async with served_app(settings, http=Counted) as served:
+        yield served.url, writes
 
 
 async def _responses_and_writes(settings: Settings, protocol: type[HttpToolsProtocol]) -> tuple[int, int]:
