@@ -508,6 +508,22 @@ def test_network_policy_admits_gateway_livekit_agents_and_probes_on_the_service_
     assert monitoring in [peer for rule in rules(scraped, "ingress") for peer in rule["from"]]
 
 
+def test_agent_ingress_selects_the_pods_the_agent_chart_labels() -> None:
+    agent_chart = (
+        REPO / "{{cookiecutter.agent_slug}}" / "charts" / "{{cookiecutter.agent_slug}}" / "templates"
+    )
+    helpers = (agent_chart / "_helpers.tpl").read_text(encoding="utf-8")
+    pod_template = (agent_chart / "deployment.yaml").read_text(encoding="utf-8").split("template:", 1)[1]
+    (selector,) = chart_values()["networkPolicy"]["ingress"]["agents"]["selectors"]
+
+    assert selector["namespaceLabels"] == {}, "agents run in their own namespaces"
+    for key, value in selector["podLabels"].items():
+        assert re.search(
+            rf'define "agent.labels".*^{re.escape(key)}: {re.escape(value)}$', helpers, re.S | re.M
+        )
+    assert 'include "agent.labels" . | nindent 8' in pod_template
+
+
 def test_network_policy_egress_is_dns_postgres_livekit_entra_and_graph_only() -> None:
     values = chart_values()["networkPolicy"]["egress"]
     egress = rules(case("defaults").one("NetworkPolicy", "lkps"), "egress")
@@ -614,6 +630,7 @@ REJECTED: dict[str, tuple[dict[str, Any], str]] = {
     "one replica with a PDB": ({"autoscaling": {"enabled": False}, "replicaCount": 1}, "replicaCount"),
     "autoscaling down to one with a PDB": ({"autoscaling": {"minReplicas": 1}}, "minReplicas"),
     "a PDB that blocks every drain": ({"podDisruptionBudget": {"minAvailable": 2}}, "minAvailable"),
+    "fewer maximum than minimum replicas": ({"autoscaling": {"maxReplicas": 1}}, "maxReplicas"),
     "entra mode without audiences": ({"identity": {"entra": {"audiences": []}}}, "audiences"),
     "a LiveKit URL without TLS": ({"livekit": {"url": "ws://livekit.example.com"}}, "url"),
     "a token lifetime below a minute": ({"tokens": {"agentTtlSeconds": 30}}, "agentTtlSeconds"),

@@ -120,6 +120,9 @@ that depends on them, so `helm template` fails with one line naming the value an
 {{- if and (eq .Values.secrets.source "keyVault") (not .Values.secrets.keyVault.name) }}
 {{- fail "secrets.source=keyVault needs secrets.keyVault.name: the name of the Key Vault holding the service's secrets" }}
 {{- end }}
+{{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
+{{- fail (printf "autoscaling.maxReplicas=%d is below autoscaling.minReplicas=%d: raise maxReplicas" (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
+{{- end }}
 {{- if .Values.podDisruptionBudget.enabled }}
 {{- $floor := ternary .Values.autoscaling.minReplicas .Values.replicaCount .Values.autoscaling.enabled }}
 {{- if ge (int .Values.podDisruptionBudget.minAvailable) (int $floor) }}
