@@ -3,6 +3,7 @@ matrix, refuses bad values (secrets above all), and configures the service as it
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import socket
@@ -593,6 +594,53 @@ def test_service_selects_only_serving_pods_on_one_port() -> None:
     assert service["spec"]["ports"] == [
         {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
     ]
+
+
+# Blocks documented once for all their keys: Kubernetes' own security contexts, and the network peers (each a
+# cidrs/selectors(/ports) triple, described above networkPolicy).
+SHAPES = (
+    "podSecurityContext",
+    "securityContext",
+    "networkPolicy.ingress.*",
+    "networkPolicy.egress.*",
+)
+
+
+def undocumented_values(text: str) -> list[str]:
+    """Keys of a values file not directly under a comment (list items and their contents are data)."""
+    lines = text.splitlines()
+    missing: list[str] = []
+    parents: list[tuple[int, str]] = []
+    inside_list: int | None = None
+    for number, line in enumerate(lines):
+        indent = len(line) - len(line.lstrip())
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if inside_list is not None and indent > inside_list:
+            continue
+        inside_list = indent if stripped.startswith("- ") else None
+        key = re.match(r"([\w./-]+):", stripped)
+        if inside_list is not None or key is None:
+            continue
+        while parents and parents[-1][0] >= indent:
+            parents.pop()
+        parent = ".".join(name for _, name in parents)
+        commented = number > 0 and lines[number - 1].strip().startswith("#")
+        once = any(
+            fnmatch.fnmatch(parent, shape) or fnmatch.fnmatch(parent, f"{shape}.*") for shape in SHAPES
+        )
+        if not commented and not once:
+            missing.append(f"{parent}.{key.group(1)}".lstrip("."))
+        parents.append((indent, key.group(1)))
+    return missing
+
+
+def test_every_value_is_documented_where_it_is_defined() -> None:
+    text = (CHART / "values.yaml").read_text(encoding="utf-8")
+
+    assert undocumented_values("a:\n  # -- why\n  b: 1\n  c: 2\n") == ["a", "a.c"]  # the rule itself
+    assert undocumented_values(text) == []
 
 
 def test_values_and_schema_name_the_same_settings() -> None:
