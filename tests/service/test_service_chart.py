@@ -426,7 +426,9 @@ def settings_reads() -> set[str]:
 def test_every_service_variable_the_chart_sets_is_one_the_settings_read(name: str) -> None:
     env = env_of(server_container(case(name)))
     ours = {
-        variable for variable in env if variable.startswith(("LKPS_", "LIVEKIT_", "OTEL_EXPORTER_", "SSL_"))
+        variable
+        for variable in env
+        if variable.startswith(("LKPS_", "LIVEKIT_", "OTEL_EXPORTER_", "OTEL_SERVICE_NAME", "SSL_"))
     }
 
     assert ours - settings_reads() <= AHEAD_OF_THE_SETTINGS
