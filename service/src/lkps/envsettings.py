@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from types import UnionType
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, SecretStr, ValidationError
@@ -233,20 +233,30 @@ class _Shown(str):
         return str(self)
 
 
-def _bounds(field: FieldInfo) -> str:
+def allowed(field: FieldInfo) -> str:
+    """What a numeric field accepts, as its errors and its reference entry say it ("an integer between 0 and
+    65535", "a number of seconds at least 0.1"); "" for other fields."""
+    kind = value_type(field)
+    if kind not in (int, float):
+        return ""
+    unit = field_notes(field).get("unit")
+    if kind is int:
+        text = f"a whole number of {unit}" if unit else "an integer"
+    else:
+        text = f"a number of {unit}" if unit else "a number"
     low = high = None
-    strict_low = False
+    above = False
     for item in field.metadata:
         for attribute, strict in (("ge", False), ("gt", True)):
             if getattr(item, attribute, None) is not None:
-                low, strict_low = getattr(item, attribute), strict
+                low, above = getattr(item, attribute), strict
         if getattr(item, "le", None) is not None:
             high = item.le
     if low is not None and high is not None:
-        return f" between {number_text(low)} and {number_text(high)}"
+        return f"{text} between {number_text(low)} and {number_text(high)}"
     if low is not None:
-        return f" {'above' if strict_low else 'at least'} {number_text(low)}"
-    return f" at most {number_text(high)}" if high is not None else ""
+        return f"{text} {'above' if above else 'at least'} {number_text(low)}"
+    return f"{text} at most {number_text(high)}" if high is not None else text
 
 
 def _problem(variable: str, field: FieldInfo | None, error: Mapping[str, Any]) -> str:
@@ -259,21 +269,18 @@ def _problem(variable: str, field: FieldInfo | None, error: Mapping[str, Any]) -
     # a rule that fails on the default value (e.g. "required in entra mode") is about an unset variable
     unset = value is None or (field is not None and value == field.default)
     subject = variable if hidden or unset else f"{variable}={value!r}"
-    unit = f" of {field_notes(field)['unit']}" if field is not None and "unit" in field_notes(field) else ""
-    bounds = _bounds(field) if field is not None else ""
-    kind_of_value = value_type(field) if field is not None else None
-    integer = kind_of_value is int
-    number = "an integer" if integer else f"a number{unit}"
+    accepted = allowed(field) if field is not None else ""
+    choices = get_args(value_type(field)) if field is not None else ()
     if kind == "value_error":
         return f"{subject} {error['ctx']['error']}"
-    if kind in ("int_parsing", "int_from_float", "int_type"):
-        return f"{subject} is not an integer: set it to an integer{bounds} or unset it"
-    if kind in ("float_parsing", "float_type", "finite_number"):
-        return f"{subject} is not a number: set it to {number}{bounds} or unset it"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        return f"{subject} is out of range: set it to {number}{bounds}"
-    if kind == "literal_error" and get_origin(kind_of_value) is Literal:
-        return f"{subject} is not one of {', '.join(map(str, get_args(kind_of_value)))}: pick one of them"
+    if kind in ("int_parsing", "int_from_float", "int_type") and accepted:
+        return f"{subject} is not an integer: set it to {accepted} or unset it"
+    if kind in ("float_parsing", "float_type", "finite_number") and accepted:
+        return f"{subject} is not a number: set it to {accepted} or unset it"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal") and accepted:
+        return f"{subject} is out of range: set it to {accepted}"
+    if kind == "literal_error" and choices:
+        return f"{subject} is not one of {', '.join(map(str, choices))}: pick one of them"
     if kind == "extra_forbidden":
         return f"{variable} is not a setting: remove it or check the spelling"
     return f"{subject} is invalid ({error['msg']}): fix it or unset it"

@@ -17,7 +17,14 @@ from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, Validati
 
 from .envsettings import CommaList, EnvSettings, Flag, Lowercase, SettingsError, is_secret, url
 
-__all__ = ["Settings", "SettingsError", "livekit_health_url", "normalize_database_url"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "IdentityMode",
+    "Settings",
+    "SettingsError",
+    "livekit_health_url",
+    "normalize_database_url",
+]
 
 IdentityMode = Literal["entra", "gateway"]
 
@@ -404,7 +411,7 @@ class Settings(EnvSettings):
     log_format: Annotated[Literal["json", "text"], Lowercase] = Field(
         "json",
         validation_alias="LKPS_LOG_FORMAT",
-        description="`json` (one object per line) or `text`.",
+        description="`json`: one object per line; `text`: readable lines.",
         json_schema_extra={"group": _OPERATIONS, "default_text": "`json` (`lkps dev`: `text`)"},
     )
     otlp_endpoint: str | None = Field(
