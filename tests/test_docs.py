@@ -1,8 +1,9 @@
 """The user guide builds with ``mkdocs build --strict`` and its reference pages name everything the code has.
 
-Template questions come from ``cookiecutter.json``; SDK and service settings from the variables their settings
-readers actually look up (read through a recording environment), plus every variable name quoted in those
-modules; HTTP paths from ``lkps.openapi``. A name added to the code without its docs fails here.
+Template questions come from ``cookiecutter.json``; the settings tables are rendered from the settings classes
+(SDK, service, the generated repo's ``AgentConfig``) and must list exactly the variables those classes look up
+(read through a recording environment); HTTP paths from ``lkps.openapi``. A name added to the code without its
+docs fails here.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
-import livekit_platform_sdk.settings as sdk_settings
-import lkps.settings as service_settings
 from livekit_platform_sdk.plugins.catalog import PLUGINS
 from lkps.openapi import document
 
@@ -28,18 +28,29 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 REFERENCE = DOCS / "reference"
 HOOK_FILE = DOCS / "hooks" / "generated_blocks.py"
-_QUOTED_VARIABLE = re.compile(r"""["']((?:LIVEKIT|LKPS|AZURE|OTEL|SSL)_[A-Z0-9_]+)["']""")
+_QUOTED_VARIABLE = re.compile(r"""["']((?:LIVEKIT|LKPS|AZURE|OTEL|SSL|AGENT)_[A-Z0-9_]*[A-Z0-9])["']""")
 _METHODS = ("get", "put", "post", "patch", "delete")
+
+
+# Where each settings class's tables are, and the module that declares it.
+SETTINGS_PAGES = {
+    "sdk": (REFERENCE / "sdk-settings.md", REPO / "sdk" / "src" / "livekit_platform_sdk" / "settings.py"),
+    "service": (REFERENCE / "service-settings.md", REPO / "service" / "src" / "lkps" / "settings.py"),
+    "agent": (
+        REFERENCE / "sdk-settings.md",
+        REPO / "{{cookiecutter.agent_slug}}" / "src" / "{{cookiecutter.package_name}}" / "config.py",
+    ),
+}
 
 
 class RecordingEnv(Mapping[str, str]):
     """An empty environment that remembers every variable a settings reader asks for."""
 
     def __init__(self) -> None:
-        self.asked: set[str] = set()
+        self.asked: list[str] = []
 
     def __getitem__(self, key: str) -> str:
-        self.asked.add(key)
+        self.asked.append(key)
         raise KeyError(key)
 
     def __iter__(self) -> Iterator[str]:
@@ -49,14 +60,26 @@ class RecordingEnv(Mapping[str, str]):
         return 0
 
 
-def variables_read_by(from_env: Callable[[RecordingEnv], object], module: ModuleType) -> set[str]:
-    """What ``from_env`` looks up in an empty environment, plus every variable name quoted in ``module``
-    (so a variable read only on some branch is still expected in the docs)."""
+def variables_read_by(settings_class: Any) -> list[str]:
+    """What ``from_env`` looks up in an empty environment (which fails only when some are required)."""
     env = RecordingEnv()
-    with pytest.raises(ValueError, match="not set"):  # an empty environment lacks the required ones
-        from_env(env)
-    source = Path(str(module.__file__)).read_text(encoding="utf-8")
-    return env.asked | set(_QUOTED_VARIABLE.findall(source))
+    if any(field.is_required() for field in settings_class.model_fields.values()):
+        with pytest.raises(ValueError, match="is not set"):
+            settings_class.from_env(env)
+    else:
+        settings_class.from_env(env)
+    return env.asked
+
+
+def documented_settings(key: str) -> list[str]:
+    """The variables in the settings tables the reference page renders for ``key``, in page order."""
+    hook = load_hook()
+    page, _ = SETTINGS_PAGES[key]
+    names = []
+    for marker in hook.SETTINGS_MARKER.finditer(page.read_text(encoding="utf-8")):
+        if marker[1] == key:
+            names += [name for name, _, _ in hook.settings_rows(hook.settings_class(key), marker[2])]
+    return names
 
 
 def undocumented(names: set[str], page: Path) -> list[str]:
@@ -109,18 +132,39 @@ def test_template_questions_reference_names_every_question() -> None:
     assert not missing, f"template questions missing from docs/reference/template-questions.md: {missing}"
 
 
-def test_sdk_settings_reference_names_every_variable_the_sdk_reads() -> None:
-    variables = variables_read_by(sdk_settings.Settings.from_env, sdk_settings)
-    assert {"LIVEKIT_PLATFORM_URL", "AZURE_CLIENT_ID"} <= variables
-    missing = undocumented(variables, REFERENCE / "sdk-settings.md")
-    assert not missing, f"SDK settings missing from docs/reference/sdk-settings.md: {missing}"
+@pytest.mark.parametrize("key", SETTINGS_PAGES)
+def test_settings_reference_lists_exactly_the_variables_the_settings_read(key: str) -> None:
+    read = variables_read_by(load_hook().settings_class(key))
+    documented = documented_settings(key)
+    assert len(read) >= 4  # the class was found and read
+    assert sorted(documented) == sorted(read), f"{key}: documented {documented}, read {read}"
+    assert len(set(documented)) == len(documented), f"{key}: a variable is documented twice"
 
 
-def test_service_settings_reference_names_every_variable_the_service_reads() -> None:
-    variables = variables_read_by(service_settings.Settings.from_env, service_settings)
-    assert {"LIVEKIT_API_SECRET", "LKPS_DATABASE_URL"} <= variables
-    missing = undocumented(variables, REFERENCE / "service-settings.md")
-    assert not missing, f"service settings missing from docs/reference/service-settings.md: {missing}"
+@pytest.mark.parametrize("key", SETTINGS_PAGES)
+def test_every_variable_named_in_a_settings_module_is_on_its_page(key: str, site: Path) -> None:
+    page, module = SETTINGS_PAGES[key]
+    html = (site / "reference" / page.stem / "index.html").read_text(encoding="utf-8")
+    quoted = set(_QUOTED_VARIABLE.findall(module.read_text(encoding="utf-8")))
+    assert quoted, f"{module} names no variable"
+    missing = sorted(name for name in quoted if f"<code>{name}</code>" not in html)
+    assert not missing, f"variables named in {module.name} missing from the built {page.name}: {missing}"
+
+
+def test_a_settings_marker_for_a_group_without_variables_fails_the_build() -> None:
+    from mkdocs.exceptions import PluginError
+
+    with pytest.raises(PluginError, match="no variable in group 'Nonexistent'"):
+        load_hook().render_settings("service", "Nonexistent")
+
+
+def test_the_settings_error_examples_are_what_the_settings_raise() -> None:
+    hook = load_hook()
+    service = hook.render_settings_error("service")
+    assert service.startswith("```text\nlkps: the platform service is not configured correctly:\n  - ")
+    assert "LIVEKIT_API_SECRET is shorter than 32 bytes" in service
+    assert "too-short" not in service
+    assert "LIVEKIT_PLATFORM_URL is not set" in hook.render_settings_error("sdk")
 
 
 def test_http_reference_renders_every_openapi_operation(site: Path) -> None:

@@ -1,15 +1,21 @@
 """MkDocs hook: fills marker comments in pages with blocks rendered from the code, so the guide cannot drift.
 
 ``<!-- generated:openapi -->`` becomes the HTTP API reference (from ``lkps.openapi.document()``),
-``<!-- generated:sdk-plugins -->`` the SDK's plugin table (from ``livekit_platform_sdk.plugins.catalog``);
-the OpenAPI document itself is published next to the reference as ``reference/openapi.json``.
+``<!-- generated:sdk-plugins -->`` the SDK's plugin table (from ``livekit_platform_sdk.plugins.catalog``),
+``<!-- generated:settings KEY GROUP -->`` the table of one group of a settings class's variables, and
+``<!-- generated:settings-error KEY -->`` the error those settings raise for a sample of mistakes (KEY:
+``sdk``, ``service`` or ``agent``, the generated repo's ``AgentConfig``); the OpenAPI document itself is
+published next to the reference as ``reference/openapi.json``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
@@ -193,6 +199,126 @@ def render_plugins() -> str:
     return "\n".join(lines)
 
 
+# -- settings classes -> Markdown ----------------------------------------------------------------------------
+
+SETTINGS_MARKER = re.compile(r"<!-- generated:settings (\w+) (.+?) -->")
+SETTINGS_ERROR_MARKER = re.compile(r"<!-- generated:settings-error (\w+) -->")
+_TEMPLATE_CONFIG = (
+    Path(__file__).resolve().parents[2]
+    / "{{cookiecutter.agent_slug}}"
+    / "src"
+    / "{{cookiecutter.package_name}}"
+    / "config.py"
+)
+# What each settings-error block shows: the error the settings raise for these variables (and the prefix the
+# program prints before it).
+_SAMPLE_MISTAKES: dict[str, tuple[str, dict[str, str]]] = {
+    "sdk": (
+        "",
+        {"LIVEKIT_PLATFORM_SCOPE": "api://platform/.default", "LIVEKIT_PLATFORM_RENEW_MARGIN": "soon"},
+    ),
+    "service": (
+        "lkps: ",
+        {
+            "LIVEKIT_URL": "wss://livekit.example.com",
+            "LIVEKIT_API_KEY": "APIkey",
+            "LIVEKIT_API_SECRET": "too-short",
+            "LKPS_ENTRA_TENANT_ID": "11111111-2222-4333-8444-555555555555",
+            "LKPS_ENTRA_AUDIENCES": "app-id",
+        },
+    ),
+    "agent": ("", {"AGENT_DRAIN_TIMEOUT_SECONDS": "30m"}),
+}
+
+
+def settings_class(key: str) -> Any:
+    """The settings class a marker names: the SDK's, the service's, or the generated repo's AgentConfig."""
+    if key == "sdk":
+        from livekit_platform_sdk.settings import Settings
+
+        return Settings
+    if key == "service":
+        from lkps.settings import Settings as ServiceSettings
+
+        return ServiceSettings
+    if key == "agent":
+        # the template file is plain Python (no Jinja), so it loads as a module
+        spec = importlib.util.spec_from_file_location("generated_repo_config", _TEMPLATE_CONFIG)
+        if spec is None or spec.loader is None:
+            raise PluginError(f"settings: cannot load {_TEMPLATE_CONFIG}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.AgentConfig
+    raise PluginError(f"settings: unknown settings class {key!r} (sdk, service or agent)")
+
+
+def _default(field: Any, notes: Mapping[str, Any]) -> str:
+    if field.is_required():
+        return "required"
+    if "default_text" in notes:
+        return str(notes["default_text"])
+    value = field.default
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, tuple):
+        return f"`{','.join(value)}`" if value else "empty"
+    if isinstance(value, (int, float)):
+        from livekit_platform_sdk.envsettings import number_text
+
+        return f"`{number_text(value)}`"
+    return f"`{value}`" if value != "" else "empty"
+
+
+def _meaning(field: Any) -> str:
+    from livekit_platform_sdk.envsettings import allowed, is_secret, value_type
+
+    parts = [str(field.description or "")]
+    kind = value_type(field)
+    accepted = allowed(field)
+    if accepted:
+        parts.append(f"Accepts {accepted}.")
+    elif kind is bool:
+        parts.append("`true` or `false`.")
+    elif get_origin(kind) is tuple:
+        parts.append("Comma-separated.")
+    elif get_origin(kind) is Literal:
+        parts.append("One of " + ", ".join(f"`{choice}`" for choice in get_args(kind)) + ".")
+    if is_secret(field):
+        parts.append("A secret: never logged, printed or shown in an error.")
+    return " ".join(p for p in parts if p)
+
+
+def settings_rows(cls: Any, group: str) -> list[tuple[str, str, str]]:
+    """``(variable, default, meaning)`` for each field of ``cls`` in ``group``, in declaration order."""
+    from livekit_platform_sdk.envsettings import field_notes, variable_of
+
+    return [
+        (variable_of(name, field), _default(field, field_notes(field)), _meaning(field))
+        for name, field in cls.model_fields.items()
+        if field_notes(field).get("group") == group
+    ]
+
+
+def render_settings(key: str, group: str) -> str:
+    rows = settings_rows(settings_class(key), group)
+    if not rows:
+        raise PluginError(f"settings: {key} declares no variable in group {group!r}")
+    lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {_cell(default)} | {_cell(meaning)} |" for name, default, meaning in rows]
+    return "\n".join(lines)
+
+
+def render_settings_error(key: str) -> str:
+    prefix, env = _SAMPLE_MISTAKES[key]
+    try:
+        settings_class(key).from_env(env)
+    except ValueError as error:
+        return f"```text\n{prefix}{error}\n```"
+    raise PluginError(f"settings: the sample mistakes for {key} raised no error")
+
+
 # -- MkDocs events -------------------------------------------------------------------------------------------
 
 _BLOCKS: dict[str, Callable[[], str]] = {
@@ -212,4 +338,5 @@ def on_page_markdown(markdown: str, *, page: Page, config: MkDocsConfig, files: 
     for marker, render in _BLOCKS.items():
         if marker in markdown:
             markdown = markdown.replace(marker, render())
-    return markdown
+    markdown = SETTINGS_MARKER.sub(lambda m: render_settings(m[1], m[2]), markdown)
+    return SETTINGS_ERROR_MARKER.sub(lambda m: render_settings_error(m[1]), markdown)

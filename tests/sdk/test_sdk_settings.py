@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from livekit_platform_sdk.settings import Settings, SettingsError
@@ -59,3 +61,92 @@ def test_client_secret_never_appears_in_repr() -> None:
     settings = Settings.from_env({**BASE, "AZURE_CLIENT_SECRET": "s3cr3t-value"})
     assert "s3cr3t-value" not in repr(settings)
     assert "azure_client_secret=<set>" in repr(settings)
+
+
+def test_every_problem_is_reported_at_once_in_declaration_order() -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(
+            {
+                "LIVEKIT_PLATFORM_URL": "ftp://platform.example.com",
+                "LIVEKIT_PLATFORM_HTTP_TIMEOUT": "0",
+                "LIVEKIT_PLATFORM_REGISTER_ATTEMPTS": "many",
+            }
+        )
+    assert error.value.problems == [
+        "LIVEKIT_PLATFORM_URL='ftp://platform.example.com' is not an http(s) URL:"
+        " set it to a URL like https://host",
+        "LIVEKIT_PLATFORM_SCOPE is not set: set it to the Entra scope of the platform's app registration,"
+        " e.g. api://<platform-app-id>/.default",
+        "LIVEKIT_PLATFORM_HTTP_TIMEOUT='0' is out of range: set it to a number of seconds at least 0.1",
+        "LIVEKIT_PLATFORM_REGISTER_ATTEMPTS='many' is not an integer: set it to an integer at least 1"
+        " or unset it",
+    ]
+    assert str(error.value).startswith("livekit-platform-sdk is not configured correctly:\n  - ")
+
+
+@pytest.mark.parametrize(("spelling", "meaning"), [("1", True), ("YES", True), ("on", True), ("Off", False)])
+def test_booleans_take_the_documented_spellings(spelling: str, meaning: bool) -> None:
+    settings = Settings.from_env({**BASE, "LIVEKIT_PLATFORM_ENFORCE_CLIENT_AUTHZ": spelling})
+    assert settings.enforce_client_authz is meaning
+
+
+def test_blank_values_count_as_unset() -> None:
+    settings = Settings.from_env({**BASE, "LIVEKIT_PLATFORM_RENEW_MARGIN": "  ", "AZURE_CLIENT_SECRET": ""})
+    assert settings.renew_margin == 300
+    assert settings.azure_client_secret is None
+
+
+def test_values_in_code_are_checked_like_the_environment() -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings(platform_url="platform.example.com", scope="api://p/.default", readiness_port=-1)
+    assert [p.split(" ", 1)[0] for p in error.value.problems] == [
+        "LIVEKIT_PLATFORM_URL='platform.example.com'",
+        "LIVEKIT_PLATFORM_READINESS_PORT=-1",
+    ]
+    with pytest.raises(SettingsError, match="scope_typo is not a setting"):
+        Settings(platform_url="https://p.example.com", scope="api://p/.default", scope_typo="x")
+
+
+def test_the_client_secret_is_kept_but_never_shown() -> None:
+    settings = Settings.from_env({**BASE, "AZURE_CLIENT_SECRET": "s3cr3t-value"})
+    assert settings.azure_client_secret is not None
+    assert settings.azure_client_secret.get_secret_value() == "s3cr3t-value"
+    for shown in (str(settings), settings.model_dump_json(), repr(settings.model_dump())):
+        assert "s3cr3t-value" not in shown
+    assert "azure_client_secret=<unset>" in repr(Settings.from_env(BASE))
+
+
+def test_a_misspelt_platform_variable_is_logged_with_the_setting_meant(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="livekit_platform_sdk"):
+        settings = Settings.from_env({**BASE, "LIVEKIT_PLATFORM_RENEW_MARGN": "60"})
+    assert settings.renew_margin == 300
+    assert caplog.messages == [
+        "LIVEKIT_PLATFORM_RENEW_MARGN is set but is not a setting of livekit-platform-sdk and is ignored:"
+        " did you mean LIVEKIT_PLATFORM_RENEW_MARGIN?"
+    ]
+
+
+def test_a_typo_that_leaves_a_required_variable_unset_is_explained_in_the_same_error() -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(
+            {"LIVEKIT_PLATFORM_URL": "https://p.example.com", "LIVEKIT_PLATFORM_SCOEP": "api://p"}
+        )
+    assert error.value.problems[-1] == (
+        "LIVEKIT_PLATFORM_SCOEP is set but is not a setting of livekit-platform-sdk and is ignored:"
+        " did you mean LIVEKIT_PLATFORM_SCOPE?"
+    )
+
+
+def test_the_settings_read_exactly_their_declared_variables() -> None:
+    asked: list[str] = []
+
+    class Recording(dict[str, str]):
+        def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+            asked.append(key)
+            return super().get(key, default)
+
+    Settings.from_env(Recording(BASE))
+    assert asked == list(Settings.variables().values())
+    assert "LIVEKIT_API_KEY" not in asked

@@ -6,7 +6,6 @@ tables; a later registration makes it active again. An agent that stops renewing
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import time
 from pathlib import Path
@@ -50,7 +49,7 @@ def any_entra_settings(request: pytest.FixtureRequest, entra_settings: Settings,
         return entra_settings
     url = normalize_database_url(f"sqlite:///{tmp_path / 'lkps.db'}")
     db.upgrade(url)
-    return dataclasses.replace(entra_settings, database_url=url)
+    return entra_settings.model_copy(update={"database_url": url})
 
 
 async def test_a_registration_refused_for_a_removed_role_revokes_the_agent_and_its_audit_rows(
@@ -151,7 +150,7 @@ async def test_a_client_token_without_the_register_role_revokes_nothing_else(
 async def test_an_agent_that_stops_renewing_expires_and_renewing_makes_it_active(settings: Settings) -> None:
     agent_id = new_agent_id()
     clock = Clock()
-    short = dataclasses.replace(settings, agent_token_ttl=120)
+    short = settings.model_copy(update={"agent_token_ttl": 120})
     async with running_app(short, clock=clock) as app:
         await app.register(agent_id, enforce=False)
         assert (await app.start_session(agent_id)).status_code == 200

@@ -71,6 +71,17 @@ def test_missing_settings_exit_2_naming_each_variable() -> None:
     assert "LIVEKIT_API_SECRET is not set" in result.stderr
 
 
+def test_a_misspelt_setting_is_one_json_warning_naming_the_variable_meant(tmp_path: Path) -> None:
+    env = service_env("wss://lk.example.com", f"sqlite:///{tmp_path / 'lkps.db'}", LKPS_AUDIT_BATCH_SIZ="10")
+    result = lkps("migrate", env=env)
+    assert result.returncode == 0, result.stderr
+    warnings = [r for r in map(json.loads, result.stderr.splitlines()) if r["level"] == "warning"]
+    assert [r["msg"] for r in warnings] == [
+        "LKPS_AUDIT_BATCH_SIZ is set but is not a setting of the platform service and is ignored:"
+        " did you mean LKPS_AUDIT_BATCH_SIZE?"
+    ]
+
+
 def test_migrate_creates_the_schema_in_a_sqlite_file(tmp_path: Path) -> None:
     database = tmp_path / "lkps.db"
     env = service_env("wss://lk.example.com", f"sqlite:///{database}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -141,7 +140,7 @@ async def test_a_revocation_during_an_outage_applies_at_once_and_is_written_afte
 async def test_webhooks_during_an_outage_get_503_and_succeed_when_retried(
     settings: Settings, outage: Outage
 ) -> None:
-    fast = dataclasses.replace(settings, webhook_write_timeout=3.0)
+    fast = settings.model_copy(update={"webhook_write_timeout": 3.0})
     message = event("room_started", room_name(new_agent_id()), T0)
     body, auth = sign_webhook(message)
     async with running_app(fast) as app:
@@ -172,7 +171,7 @@ async def test_a_database_restart_between_webhooks_costs_no_retry(settings: Sett
 
 
 async def test_health_reports_the_database_while_it_is_down(settings: Settings, outage: Outage) -> None:
-    uncached = dataclasses.replace(settings, health_cache_ttl=0)
+    uncached = settings.model_copy(update={"health_cache_ttl": 0})
     async with running_app(uncached) as app:
         assert (await app.client.get("/api/health")).status_code == 200
         await outage.begin()
@@ -201,7 +200,7 @@ async def test_only_records_past_the_queue_bound_are_dropped_counted_and_logged(
     outage: Outage,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    bounded = dataclasses.replace(settings, audit_queue_size=10, audit_flush_timeout=30)
+    bounded = settings.model_copy(update={"audit_queue_size": 10, "audit_flush_timeout": 30})
     async with running_app(bounded) as app:
         await outage.begin()
         # The writer holds one batch in hand while retrying; the queue holds up to 10 more.

@@ -128,11 +128,12 @@ async def test_an_expired_token_is_401(tenant: Tenant, entra_settings: Settings)
         short.add_secret(tenant.agent.app_id, tenant.agent.secret)
         short.assign_role(tenant.agent.app_id, tenant.platform.app_id, REGISTER)
         token = await asyncio.to_thread(dataclasses.replace(tenant, entra=short).token, tenant.agent)
-        settings = dataclasses.replace(
-            entra_settings,
-            entra_authority=short.authority_host,
-            entra_issuers=(short.issuer,),
-            entra_leeway=0,
+        settings = entra_settings.model_copy(
+            update={
+                "entra_authority": short.authority_host,
+                "entra_issuers": (short.issuer,),
+                "entra_leeway": 0,
+            }
         )
         async with running_app(settings) as app:
             headers = {"Authorization": f"Bearer {token}"}
@@ -148,7 +149,7 @@ async def test_an_expired_token_is_401(tenant: Tenant, entra_settings: Settings)
 async def test_unreachable_signing_keys_are_503(entra_settings: Settings) -> None:
     from service_helpers import free_port
 
-    settings = dataclasses.replace(entra_settings, entra_authority=f"https://127.0.0.1:{free_port()}")
+    settings = entra_settings.model_copy(update={"entra_authority": f"https://127.0.0.1:{free_port()}"})
     async with running_app(settings) as app:
         response = await app.client.post(
             "/api/agent/register", json={}, headers={"Authorization": f"Bearer {_UNSIGNED_WITH_KID}"}
@@ -203,7 +204,7 @@ async def test_a_denial_is_rechecked_after_the_negative_ttl(tenant: Tenant, entr
     agent_headers = await tenant.bearer(tenant.agent)
     late_headers = await tenant.bearer(late)
     body = {"agent_entra_app_id": tenant.agent.app_id}
-    settings = dataclasses.replace(entra_settings, graph_negative_cache_ttl=0.0)
+    settings = entra_settings.model_copy(update={"graph_negative_cache_ttl": 0.0})
     async with running_app(settings, authorizer=None) as app:
         await app.client.post("/api/agent/register", json={}, headers=agent_headers)
         denied = await app.client.post("/api/session/start", json=body, headers=late_headers)

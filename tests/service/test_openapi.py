@@ -68,12 +68,12 @@ async def _register_entra(ctx: Context, who: str) -> httpx.Response:
 
 
 async def _health_down(ctx: Context) -> httpx.Response:
-    down = dataclasses.replace(ctx.gateway, livekit_health_url=f"http://127.0.0.1:{free_port()}/")
+    down = ctx.gateway.model_copy(update={"livekit_health_url": f"http://127.0.0.1:{free_port()}/"})
     return await ctx.call("GET", "/api/health", settings=down)
 
 
 async def _keys_unreachable(ctx: Context, path: str) -> httpx.Response:
-    settings = dataclasses.replace(ctx.entra, entra_authority=f"https://127.0.0.1:{free_port()}")
+    settings = ctx.entra.model_copy(update={"entra_authority": f"https://127.0.0.1:{free_port()}"})
     token = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJ4In0.c2ln"
     return await ctx.call(
         "POST", path, settings=settings, json={}, headers={"Authorization": f"Bearer {token}"}
@@ -81,8 +81,8 @@ async def _keys_unreachable(ctx: Context, path: str) -> httpx.Response:
 
 
 async def _webhook_db_down(ctx: Context) -> httpx.Response:
-    broken = dataclasses.replace(
-        ctx.gateway, database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none", webhook_write_timeout=5
+    broken = ctx.gateway.model_copy(
+        update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/none", "webhook_write_timeout": 5}
     )
     body, auth = sign_webhook(event("room_started", room_name(new_agent_id()), T0))
     return await ctx.call(

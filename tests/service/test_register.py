@@ -51,9 +51,7 @@ async def test_each_registration_gets_a_distinct_worker_identity(settings: Setti
 
 
 async def test_token_lifetime_follows_lkps_agent_token_ttl(settings: Settings) -> None:
-    import dataclasses
-
-    short = dataclasses.replace(settings, agent_token_ttl=120)
+    short = settings.model_copy(update={"agent_token_ttl": 120})
     async with running_app(short) as app:
         before = int(time.time())
         response = await app.register(new_agent_id())
@@ -177,9 +175,7 @@ async def test_register_rejects_an_oversized_body_with_413(settings: Settings) -
 
 
 async def test_gateway_header_names_are_configurable(settings: Settings) -> None:
-    import dataclasses
-
-    custom = dataclasses.replace(settings, gateway_client_id_header="x-app-id")
+    custom = settings.model_copy(update={"gateway_client_id_header": "x-app-id"})
     agent_id = new_agent_id()
     async with running_app(custom) as app:
         response = await app.client.post("/api/agent/register", json={}, headers={"x-app-id": agent_id})

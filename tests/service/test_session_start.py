@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import json
 import re
@@ -296,7 +295,7 @@ async def test_a_nul_in_the_callers_profile_costs_only_its_own_record_never_the_
 
 async def test_a_newer_registration_in_the_database_wins_over_a_stale_local_one(settings: Settings) -> None:
     agent_id = new_agent_id()
-    short_ttl = dataclasses.replace(settings, registry_cache_ttl=0)
+    short_ttl = settings.model_copy(update={"registry_cache_ttl": 0})
     async with running_app(short_ttl) as app:
         await app.register(agent_id, enforce=False)
         await app.handlers.audit.flush()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import cast
 
 import pytest
@@ -23,7 +22,7 @@ async def test_each_request_is_a_server_span_continuing_the_callers_trace(
     async with OtlpStandIn() as collector:
         # The OTLP exporter reads the standard variables itself; the settings decide whether it runs.
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
-        traced = dataclasses.replace(settings, otlp_endpoint=collector.url)
+        traced = settings.model_copy(update={"otlp_endpoint": collector.url})
         headers = gateway_headers(client_id=new_agent_id())
         headers["traceparent"] = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
         async with running_app(traced) as app:
@@ -47,7 +46,7 @@ async def test_tracing_middleware_is_installed_only_with_an_endpoint(settings: S
     assert settings.otlp_endpoint is None
     plain = create_app(settings, authorizer=StaticAuthorizer())
     traced = create_app(
-        dataclasses.replace(settings, otlp_endpoint="http://127.0.0.1:4318"), authorizer=StaticAuthorizer()
+        settings.model_copy(update={"otlp_endpoint": "http://127.0.0.1:4318"}), authorizer=StaticAuthorizer()
     )
     # HotRoutes (the busiest routes' dispatch) sits inside tracing, so those requests are spans too.
     assert [m.cls for m in plain.user_middleware] == [cast(object, HotRoutes)]

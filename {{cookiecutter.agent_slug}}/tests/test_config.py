@@ -1,10 +1,11 @@
-"""AgentConfig: worker options from the environment, and errors that name the variable."""
+"""AgentConfig: worker options from the environment, and errors that name the variable and the fix."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
+from livekit_platform_sdk.settings import SettingsError
 
 from {{ cookiecutter.package_name }}.config import AgentConfig
 
@@ -33,8 +34,18 @@ def test_environment_sets_every_worker_option() -> None:
 
 
 def test_every_malformed_variable_is_named_in_one_error() -> None:
-    with pytest.raises(ValueError, match="invalid agent settings") as raised:
-        AgentConfig.from_env({"AGENT_DRAIN_TIMEOUT_SECONDS": "soon", "AGENT_LOAD_THRESHOLD": "-1"})
+    with pytest.raises(SettingsError, match="the agent is not configured correctly") as raised:
+        AgentConfig.from_env(
+            {
+                "AGENT_DRAIN_TIMEOUT_SECONDS": "soon",
+                "AGENT_HEALTH_PORT": "70000",
+                "AGENT_LOAD_THRESHOLD": "-1",
+            }
+        )
 
-    assert "AGENT_DRAIN_TIMEOUT_SECONDS='soon'" in str(raised.value)
-    assert "AGENT_LOAD_THRESHOLD='-1'" in str(raised.value)
+    assert raised.value.problems == [
+        "AGENT_DRAIN_TIMEOUT_SECONDS='soon' is not an integer:"
+        " set it to a whole number of seconds at least 1 or unset it",
+        "AGENT_HEALTH_PORT='70000' is out of range: set it to an integer between 0 and 65535",
+        "AGENT_LOAD_THRESHOLD='-1' is out of range: set it to a number above 0",
+    ]

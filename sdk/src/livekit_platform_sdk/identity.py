@@ -106,7 +106,10 @@ class PlatformIdentity:
             if settings.azure_authority_host:
                 kwargs["authority"] = settings.azure_authority_host
             self._credential = ClientSecretCredential(
-                settings.azure_tenant_id, settings.azure_client_id, settings.azure_client_secret, **kwargs
+                settings.azure_tenant_id,
+                settings.azure_client_id,
+                settings.azure_client_secret.get_secret_value(),
+                **kwargs,
             )
         else:
             missing = [

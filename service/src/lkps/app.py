@@ -53,7 +53,7 @@ def create_app(
     handlers = Handlers(
         settings=settings,
         identity=identity or build_identity(settings, http=http),
-        minter=TokenMinter(settings.livekit_api_key, settings.livekit_api_secret),
+        minter=TokenMinter(settings.livekit_api_key, settings.livekit_api_secret.get_secret_value()),
         registry=AgentRegistry(
             engine,
             time.monotonic,
@@ -67,7 +67,9 @@ def create_app(
             batch_size=settings.audit_batch_size,
             flush_timeout=settings.audit_flush_timeout,
         ),
-        webhook_verifier=WebhookVerifier(settings.livekit_api_key, settings.livekit_api_secret),
+        webhook_verifier=WebhookVerifier(
+            settings.livekit_api_key, settings.livekit_api_secret.get_secret_value()
+        ),
         webhook_writer=WebhookWriter(engine, batch_size=settings.webhook_batch_size),
         health=HealthChecker(
             engine,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import logging
 import signal
@@ -43,8 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lkps: {exc}", file=sys.stderr)
         return 2
     if args.command == "dev":
-        settings = dataclasses.replace(settings, migrate_on_start=True, log_format="text")
+        settings = settings.model_copy(update={"migrate_on_start": True, "log_format": "text"})
     configure_logging(settings.log_level, settings.log_format)
+    for warning in Settings.unknown_variables():
+        log.warning(warning)
     if args.command == "migrate":
         db.upgrade(settings.database_url)
         log.info("database migrated", extra={"database": settings.database_url.split("://", 1)[0]})

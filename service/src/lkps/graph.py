@@ -190,6 +190,9 @@ def build_credential(settings: Settings) -> AsyncTokenCredential:
         options["connection_verify"] = settings.ca_file
     if settings.graph_client_id and settings.graph_client_secret and settings.graph_tenant_id:
         return ClientSecretCredential(
-            settings.graph_tenant_id, settings.graph_client_id, settings.graph_client_secret, **options
+            settings.graph_tenant_id,
+            settings.graph_client_id,
+            settings.graph_client_secret.get_secret_value(),
+            **options,
         )
     return DefaultAzureCredential(**options)

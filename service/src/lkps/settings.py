@@ -1,16 +1,30 @@
-"""The service's settings: read once from the environment, validated, frozen.
+"""The service's settings: one field per environment variable (its name, default, bounds and reference text),
+read once by ``Settings.from_env()``, validated, frozen.
 
-Every problem is collected and reported together, each naming the variable, what is wrong and how to fix it.
+Every problem is reported together, each naming the variable, what is wrong and how to fix it. Rules that
+span variables are field validators reading the fields declared before them (``info.data``), so they are
+reported with the rest rather than only once every field is valid.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationInfo, field_validator
+
+from .envsettings import CommaList, EnvSettings, Flag, Lowercase, SettingsError, is_secret, url
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "IdentityMode",
+    "Settings",
+    "SettingsError",
+    "livekit_health_url",
+    "normalize_database_url",
+]
 
 IdentityMode = Literal["entra", "gateway"]
 
@@ -20,280 +34,6 @@ DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 # LiveKit servers refuse secrets shorter than this, and PyJWT warns below it for HS256.
 MIN_SECRET_BYTES = 32
-
-_T = TypeVar("_T")
-
-
-class SettingsError(ValueError):
-    """One or more environment variables are missing or invalid; ``problems`` lists each one."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything the service reads from its environment (see service/README.md for each variable)."""
-
-    livekit_url: str
-    livekit_api_key: str
-    livekit_api_secret: str = field(repr=False)
-    livekit_health_url: str
-    database_url: str
-    identity_mode: IdentityMode
-    entra_tenant_id: str | None
-    entra_audiences: tuple[str, ...]
-    entra_authority: str
-    entra_issuers: tuple[str, ...]
-    entra_register_role: str
-    entra_session_role: str
-    entra_cwid_claims: tuple[str, ...]
-    entra_leeway: int
-    gateway_client_id_header: str
-    gateway_user_id_header: str
-    gateway_email_header: str
-    gateway_profile_headers: tuple[str, ...]
-    ca_file: str | None
-    graph_url: str
-    graph_scope: str
-    graph_tenant_id: str | None
-    graph_client_id: str | None
-    graph_client_secret: str | None = field(repr=False)
-    graph_cache_ttl: float
-    graph_negative_cache_ttl: float
-    graph_timeout: float
-    registry_cache_ttl: float
-    agent_token_ttl: int
-    participant_token_ttl: int
-    audit_queue_size: int
-    audit_batch_size: int
-    audit_flush_timeout: float
-    webhook_batch_size: int
-    webhook_write_timeout: float
-    health_timeout: float
-    health_cache_ttl: float
-    migrate_on_start: bool
-    log_level: str
-    log_format: Literal["json", "text"]
-    otlp_endpoint: str | None
-    service_name: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read ``env`` (default ``os.environ``); raise ``SettingsError`` listing every problem found."""
-        return _Reader(os.environ if env is None else env).build()
-
-    def redacted(self) -> dict[str, object]:
-        """The settings as a dict safe to log: secrets are replaced by whether they are set."""
-        out: dict[str, object] = {}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            if name in {"livekit_api_secret", "graph_client_secret"}:
-                value = "<set>" if value else "<unset>"
-            out[name] = value
-        return out
-
-
-class _Reader:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.problems: list[str] = []
-
-    def raw(self, name: str) -> str | None:
-        value = self.env.get(name)
-        if value is None:
-            return None
-        value = value.strip()
-        return value or None
-
-    def text(self, name: str, default: str) -> str:
-        return self.raw(name) or default
-
-    def required(self, name: str, fix: str) -> str:
-        value = self.raw(name)
-        if value is None:
-            self.problems.append(f"{name} is not set: {fix}")
-            return ""
-        return value
-
-    def number(self, name: str, default: _T, parse: Callable[[str], _T], low: float, high: float) -> _T:
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            parsed = parse(value)
-        except ValueError:
-            self.problems.append(f"{name}={value!r} is not a number: set it to a value in [{low}, {high}]")
-            return default
-        if not low <= float(parsed) <= high:  # type: ignore[arg-type]
-            self.problems.append(f"{name}={value!r} is out of range: set it to a value in [{low}, {high}]")
-            return default
-        return parsed
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if value.lower() in {"1", "true", "yes", "on"}:
-            return True
-        if value.lower() in {"0", "false", "no", "off"}:
-            return False
-        self.problems.append(f"{name}={value!r} is not a boolean: use true or false")
-        return default
-
-    def listing(self, name: str, default: str) -> tuple[str, ...]:
-        return tuple(part.strip() for part in self.text(name, default).split(",") if part.strip())
-
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self.text(name, default).lower()
-        if value not in allowed:
-            self.problems.append(f"{name}={value!r} is not one of {', '.join(allowed)}: pick one of them")
-            return default
-        return value
-
-    def url(self, name: str, value: str, schemes: tuple[str, ...]) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in schemes or not parts.netloc:
-            self.problems.append(
-                f"{name}={value!r} is not a {'/'.join(schemes)} URL: use e.g. {schemes[0]}://host[:port]"
-            )
-        return value.rstrip("/")
-
-    def database_url(self) -> str:
-        url = normalize_database_url(self.text("LKPS_DATABASE_URL", DEFAULT_DATABASE_URL))
-        if not url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
-            scheme = url.split("://", 1)[0]
-            self.problems.append(
-                f"LKPS_DATABASE_URL uses {scheme!r}: use postgresql://user@host/db or sqlite:///path/to/file.db"
-            )
-        return url
-
-    def ca_file(self) -> str | None:
-        # The standard variable; read here (not left to each library) because aiohttp fixes its default
-        # trust store at import time, while httpx and azure-identity are given this file explicitly.
-        path = self.raw("SSL_CERT_FILE")
-        if path is not None and not os.path.isfile(path):
-            self.problems.append(
-                f"SSL_CERT_FILE={path!r} does not exist: point it at a PEM CA bundle or unset it"
-            )
-        return path
-
-    def guid(self, name: str, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            uuid.UUID(value)
-        except ValueError:
-            self.problems.append(f"{name}={value!r} is not a GUID: use the directory (tenant) ID from Entra")
-        return value
-
-    def build(self) -> Settings:
-        livekit_url = self.url(
-            "LIVEKIT_URL",
-            self.required("LIVEKIT_URL", "set it to the LiveKit server URL handed to agents and clients"),
-            ("wss", "ws", "https", "http"),
-        )
-        api_key = self.required("LIVEKIT_API_KEY", "set it to the LiveKit server's API key")
-        api_secret = self.required("LIVEKIT_API_SECRET", "set it to the secret paired with LIVEKIT_API_KEY")
-        if api_secret and len(api_secret.encode()) < MIN_SECRET_BYTES:
-            self.problems.append(
-                f"LIVEKIT_API_SECRET is shorter than {MIN_SECRET_BYTES} bytes: use the server's full secret"
-            )
-        health_url = self.raw("LKPS_LIVEKIT_HEALTH_URL")
-        if health_url is not None:
-            health_url = self.url("LKPS_LIVEKIT_HEALTH_URL", health_url, ("https", "http"))
-        elif livekit_url:
-            health_url = livekit_health_url(livekit_url)
-
-        mode = self.choice("LKPS_IDENTITY_MODE", "entra", ("entra", "gateway"))
-        tenant = self.guid("LKPS_ENTRA_TENANT_ID", self.raw("LKPS_ENTRA_TENANT_ID"))
-        audiences = self.listing("LKPS_ENTRA_AUDIENCE", "")
-        authority = self.url(
-            "LKPS_ENTRA_AUTHORITY", self.text("LKPS_ENTRA_AUTHORITY", DEFAULT_ENTRA_AUTHORITY), ("https",)
-        )
-        if mode == "entra":
-            if tenant is None:
-                self.problems.append(
-                    "LKPS_ENTRA_TENANT_ID is not set: identity mode 'entra' validates tokens of one tenant;"
-                    " set the tenant GUID or use LKPS_IDENTITY_MODE=gateway"
-                )
-            if not audiences:
-                self.problems.append(
-                    "LKPS_ENTRA_AUDIENCE is not set: list the platform app's client ID and app ID URI"
-                    " (comma-separated), e.g. '<app-id>,api://<app-id>'"
-                )
-        issuers = self.listing("LKPS_ENTRA_ISSUERS", "")
-        if not issuers and tenant is not None:
-            # v2 tokens name the authority; v1 tokens (accessTokenAcceptedVersion 1) name sts.windows.net.
-            issuers = (f"{authority}/{tenant}/v2.0", f"https://sts.windows.net/{tenant}/")
-
-        graph_client_id = self.raw("LKPS_GRAPH_CLIENT_ID")
-        graph_client_secret = self.raw("LKPS_GRAPH_CLIENT_SECRET")
-        graph_tenant = self.guid("LKPS_GRAPH_TENANT_ID", self.raw("LKPS_GRAPH_TENANT_ID")) or tenant
-        if bool(graph_client_id) != bool(graph_client_secret):
-            self.problems.append(
-                "LKPS_GRAPH_CLIENT_ID and LKPS_GRAPH_CLIENT_SECRET must be set together:"
-                " set both for a client secret, or neither for managed/workload identity"
-            )
-        if graph_client_id and graph_tenant is None:
-            self.problems.append(
-                "LKPS_GRAPH_TENANT_ID is not set: a Graph client secret needs its tenant;"
-                " set it or LKPS_ENTRA_TENANT_ID"
-            )
-
-        log_format = self.choice("LKPS_LOG_FORMAT", "json", ("json", "text"))
-        settings = Settings(
-            livekit_url=livekit_url,
-            livekit_api_key=api_key,
-            livekit_api_secret=api_secret,
-            livekit_health_url=health_url or "",
-            database_url=self.database_url(),
-            identity_mode="entra" if mode == "entra" else "gateway",
-            entra_tenant_id=tenant,
-            entra_audiences=audiences,
-            entra_authority=authority,
-            entra_issuers=issuers,
-            entra_register_role=self.env.get("LKPS_ENTRA_REGISTER_ROLE", "Agent.Register").strip(),
-            entra_session_role=self.env.get("LKPS_ENTRA_SESSION_ROLE", "Session.Start").strip(),
-            entra_cwid_claims=self.listing("LKPS_ENTRA_CWID_CLAIMS", "cwid,oid"),
-            entra_leeway=self.number("LKPS_ENTRA_LEEWAY", 60, int, 0, 600),
-            gateway_client_id_header=self.text("LKPS_GATEWAY_CLIENT_ID_HEADER", "client-id").lower(),
-            gateway_user_id_header=self.text("LKPS_GATEWAY_USER_ID_HEADER", "user-id").lower(),
-            gateway_email_header=self.text("LKPS_GATEWAY_EMAIL_HEADER", "x-user-email").lower(),
-            gateway_profile_headers=tuple(
-                h.lower() for h in self.listing("LKPS_GATEWAY_PROFILE_HEADERS", "user-profile,x-user-profile")
-            ),
-            ca_file=self.ca_file(),
-            graph_url=self.url(
-                "LKPS_GRAPH_URL", self.text("LKPS_GRAPH_URL", DEFAULT_GRAPH_URL), ("https", "http")
-            ),
-            graph_scope=self.text("LKPS_GRAPH_SCOPE", DEFAULT_GRAPH_SCOPE),
-            graph_tenant_id=graph_tenant,
-            graph_client_id=graph_client_id,
-            graph_client_secret=graph_client_secret,
-            graph_cache_ttl=self.number("LKPS_GRAPH_CACHE_TTL", 300.0, float, 0, 86400),
-            graph_negative_cache_ttl=self.number("LKPS_GRAPH_NEGATIVE_CACHE_TTL", 30.0, float, 0, 86400),
-            graph_timeout=self.number("LKPS_GRAPH_TIMEOUT", 5.0, float, 0.1, 60),
-            registry_cache_ttl=self.number("LKPS_REGISTRY_CACHE_TTL", 30.0, float, 0, 3600),
-            agent_token_ttl=self.number("LKPS_AGENT_TOKEN_TTL", 3600, int, 60, 86400),
-            participant_token_ttl=self.number("LKPS_PARTICIPANT_TOKEN_TTL", 3600, int, 60, 86400),
-            audit_queue_size=self.number("LKPS_AUDIT_QUEUE_SIZE", 100_000, int, 1, 10_000_000),
-            audit_batch_size=self.number("LKPS_AUDIT_BATCH_SIZE", 500, int, 1, 10_000),
-            audit_flush_timeout=self.number("LKPS_AUDIT_FLUSH_TIMEOUT", 10.0, float, 0, 600),
-            webhook_batch_size=self.number("LKPS_WEBHOOK_BATCH_SIZE", 500, int, 1, 10_000),
-            webhook_write_timeout=self.number("LKPS_WEBHOOK_WRITE_TIMEOUT", 10.0, float, 0.1, 600),
-            health_timeout=self.number("LKPS_HEALTH_TIMEOUT", 2.0, float, 0.1, 60),
-            health_cache_ttl=self.number("LKPS_HEALTH_CACHE_TTL", 1.0, float, 0, 60),
-            migrate_on_start=self.flag("LKPS_MIGRATE_ON_START", False),
-            log_level=self.choice("LKPS_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
-            log_format="json" if log_format == "json" else "text",
-            otlp_endpoint=self.raw("OTEL_EXPORTER_OTLP_ENDPOINT"),
-            service_name=self.text("OTEL_SERVICE_NAME", "lkps"),
-        )
-        if self.problems:
-            raise SettingsError(self.problems)
-        return settings
 
 
 def livekit_health_url(livekit_url: str) -> str:
@@ -311,3 +51,466 @@ def normalize_database_url(url: str) -> str:
     if url.startswith("sqlite://"):
         return "sqlite+aiosqlite://" + url[len("sqlite://") :]
     return url
+
+
+def _database_url(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    normalized = normalize_database_url(value)
+    if not normalized.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        scheme = normalized.split("://", 1)[0]
+        # the URL itself may hold a password: name only its scheme
+        raise ValueError(f"uses {scheme!r}: use postgresql://user@host/db or sqlite:///path/to/file.db")
+    return normalized
+
+
+def _guid(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise ValueError("is not a GUID: use the directory (tenant) ID from Entra") from None
+    return value
+
+
+def _long_enough(value: SecretStr) -> SecretStr:
+    if len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"is shorter than {MIN_SECRET_BYTES} bytes: use the server's full secret")
+    return value
+
+
+def _existing_file(value: str | None) -> str | None:
+    if value is not None and not os.path.isfile(value):
+        raise ValueError("does not exist: point it at a PEM CA bundle or unset it")
+    return value
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _lowercase_all(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(value.lower() for value in values)
+
+
+Guid = Annotated[str | None, AfterValidator(_guid)]
+Header = Annotated[str, AfterValidator(str.lower)]
+"""An HTTP header name, lower-cased as the ASGI server delivers them."""
+
+_LIVEKIT = "LiveKit"
+_DATABASE = "Database"
+_IDENTITY = "Identity"
+_GRAPH = "Microsoft Graph (client-to-agent authorization)"
+_TOKENS = "Tokens, registry, audit and webhooks"
+_OPERATIONS = "Health, logs and tracing"
+
+
+class Settings(EnvSettings):
+    """Everything the service reads from its environment (docs/reference/service-settings.md is rendered
+    from these fields)."""
+
+    subject: ClassVar[str] = "the platform service"
+    prefix: ClassVar[str | None] = "LKPS_"
+
+    # -- LiveKit
+    livekit_url: Annotated[str, url("wss", "ws", "https", "http")] = Field(
+        validation_alias="LIVEKIT_URL",
+        title="the LiveKit server URL handed to agents and clients, e.g. wss://livekit.example.com",
+        description="The LiveKit server URL handed to agents and clients (`wss://…`; `ws`, `https`, `http` "
+        "accepted).",
+        json_schema_extra={"group": _LIVEKIT},
+    )
+    livekit_api_key: str = Field(
+        validation_alias="LIVEKIT_API_KEY",
+        title="the LiveKit server's API key",
+        description="The LiveKit API key. The service is its only holder.",
+        json_schema_extra={"group": _LIVEKIT},
+    )
+    livekit_api_secret: Annotated[SecretStr, AfterValidator(_long_enough)] = Field(
+        validation_alias="LIVEKIT_API_SECRET",
+        title="the secret paired with LIVEKIT_API_KEY",
+        description=f"The secret paired with the key; at least {MIN_SECRET_BYTES} bytes. Signs every token "
+        "and verifies every webhook.",
+        json_schema_extra={"group": _LIVEKIT},
+    )
+    livekit_health_url: Annotated[str, url("https", "http")] = Field(
+        "",
+        validation_alias="LKPS_LIVEKIT_HEALTH_URL",
+        description="What the health check GETs to decide whether LiveKit is up.",
+        json_schema_extra={"group": _LIVEKIT, "default_text": "`LIVEKIT_URL` as http(s), path `/`"},
+    )
+
+    # -- Database
+    database_url: Annotated[str, BeforeValidator(_database_url)] = Field(
+        DEFAULT_DATABASE_URL,
+        validation_alias="LKPS_DATABASE_URL",
+        description="`postgresql://user:password@host:5432/db` (asyncpg) or `sqlite:///path/to/file.db` "
+        "(aiosqlite); `postgres://` works too. Use PostgreSQL in production.",
+        json_schema_extra={"group": _DATABASE, "default_text": "`sqlite:///./lkps.db`", "sensitive": True},
+    )
+    migrate_on_start: Flag = Field(
+        False,
+        validation_alias="LKPS_MIGRATE_ON_START",
+        description="Run the Alembic migrations at startup. In production run `lkps migrate` as its own "
+        "step instead.",
+        json_schema_extra={"group": _DATABASE, "default_text": "`false` (`lkps dev`: `true`)"},
+    )
+
+    # -- Identity
+    identity_mode: Annotated[IdentityMode, Lowercase] = Field(
+        "entra",
+        validation_alias="LKPS_IDENTITY_MODE",
+        description="`entra`: the service validates the Entra bearer token itself. `gateway`: it trusts "
+        "identity headers injected by an upstream gateway. See "
+        "[identity modes](../service-operations.md#identity-modes).",
+        json_schema_extra={"group": _IDENTITY},
+    )
+    entra_tenant_id: Guid = Field(
+        None,
+        validation_alias="LKPS_ENTRA_TENANT_ID",
+        description="The tenant GUID whose tokens are accepted.",
+        json_schema_extra={"group": _IDENTITY, "default_text": "required in `entra` mode"},
+    )
+    entra_audiences: CommaList = Field(
+        (),
+        validation_alias="LKPS_ENTRA_AUDIENCE",
+        description="Accepted audiences: the platform app's client ID and its app ID URI, e.g. "
+        "`<app-id>,api://<app-id>`.",
+        json_schema_extra={"group": _IDENTITY, "default_text": "required in `entra` mode"},
+    )
+    entra_authority: Annotated[str, url("https")] = Field(
+        DEFAULT_ENTRA_AUTHORITY,
+        validation_alias="LKPS_ENTRA_AUTHORITY",
+        description="Authority host: OpenID metadata is read from "
+        "`{authority}/{tenant}/v2.0/.well-known/openid-configuration`. Also used by the Graph credential.",
+        json_schema_extra={"group": _IDENTITY},
+    )
+    entra_issuers: CommaList = Field(
+        (),
+        validation_alias="LKPS_ENTRA_ISSUERS",
+        description="Accepted token issuers (v2 and v1 tokens).",
+        json_schema_extra={
+            "group": _IDENTITY,
+            "default_text": "`{authority}/{tenant}/v2.0`, `https://sts.windows.net/{tenant}/`",
+        },
+    )
+    entra_register_role: str = Field(
+        "Agent.Register",
+        validation_alias="LKPS_ENTRA_REGISTER_ROLE",
+        description="App role a token must carry in `roles` to call `POST /api/agent/register`. Empty "
+        "disables the check.",
+        json_schema_extra={"group": _IDENTITY, "blank": True},
+    )
+    entra_session_role: str = Field(
+        "Session.Start",
+        validation_alias="LKPS_ENTRA_SESSION_ROLE",
+        description="App role a token must carry to call `POST /api/session/start`. Empty disables the "
+        "check.",
+        json_schema_extra={"group": _IDENTITY, "blank": True},
+    )
+    entra_cwid_claims: CommaList = Field(
+        ("cwid", "oid"),
+        validation_alias="LKPS_ENTRA_CWID_CLAIMS",
+        description="Claims tried, in order, for the caller's user ID / employee ID (the `cwid` used in room "
+        "names and job metadata).",
+        json_schema_extra={"group": _IDENTITY},
+    )
+    entra_leeway: int = Field(
+        60,
+        ge=0,
+        le=600,
+        validation_alias="LKPS_ENTRA_LEEWAY",
+        description="Clock skew allowed on `exp`/`nbf`.",
+        json_schema_extra={"group": _IDENTITY, "unit": "seconds"},
+    )
+    gateway_client_id_header: Header = Field(
+        "client-id",
+        validation_alias="LKPS_GATEWAY_CLIENT_ID_HEADER",
+        description="`gateway` mode: header with the caller's Entra app (client) ID.",
+        json_schema_extra={"group": _IDENTITY},
+    )
+    gateway_user_id_header: Header = Field(
+        "user-id",
+        validation_alias="LKPS_GATEWAY_USER_ID_HEADER",
+        description="`gateway` mode: header with the caller's user (object) ID.",
+        json_schema_extra={"group": _IDENTITY},
+    )
+    gateway_email_header: Header = Field(
+        "x-user-email",
+        validation_alias="LKPS_GATEWAY_EMAIL_HEADER",
+        description="`gateway` mode: header with the caller's e-mail. Set it to your gateway's header name.",
+        json_schema_extra={"group": _IDENTITY},
+    )
+    gateway_profile_headers: Annotated[CommaList, AfterValidator(_lowercase_all)] = Field(
+        ("user-profile", "x-user-profile"),
+        validation_alias="LKPS_GATEWAY_PROFILE_HEADERS",
+        description="`gateway` mode: headers with the caller's profile object (JSON or base64 JSON with "
+        "`displayName`, `firstName`, `lastName`, `email`, `cwid`); the first present wins. Set them to your "
+        "gateway's header names.",
+        json_schema_extra={"group": _IDENTITY},
+    )
+
+    # -- Microsoft Graph
+    graph_url: Annotated[str, url("https", "http")] = Field(
+        DEFAULT_GRAPH_URL,
+        validation_alias="LKPS_GRAPH_URL",
+        description="Graph base URL. Keep v1.0: the check reads "
+        "`preAuthorizedApplications[].delegatedPermissionIds`, which beta names differently.",
+        json_schema_extra={"group": _GRAPH},
+    )
+    graph_scope: str = Field(
+        DEFAULT_GRAPH_SCOPE,
+        validation_alias="LKPS_GRAPH_SCOPE",
+        description="Scope of the Graph token.",
+        json_schema_extra={"group": _GRAPH},
+    )
+    graph_client_id: str | None = Field(
+        None,
+        validation_alias="LKPS_GRAPH_CLIENT_ID",
+        description="With `LKPS_GRAPH_CLIENT_SECRET`: a client secret for Graph. Unset (both): "
+        "`DefaultAzureCredential`, i.e. workload or managed identity on AKS. The identity needs the "
+        "`Application.Read.All` application permission.",
+        json_schema_extra={"group": _GRAPH},
+    )
+    graph_client_secret: SecretStr | None = Field(
+        None,
+        validation_alias="LKPS_GRAPH_CLIENT_SECRET",
+        description="The Graph client secret; set together with `LKPS_GRAPH_CLIENT_ID`.",
+        json_schema_extra={"group": _GRAPH},
+    )
+    graph_tenant_id: Guid = Field(
+        None,
+        validation_alias="LKPS_GRAPH_TENANT_ID",
+        description="Tenant of the Graph client secret.",
+        json_schema_extra={"group": _GRAPH, "default_text": "`LKPS_ENTRA_TENANT_ID`"},
+    )
+    graph_cache_ttl: float = Field(
+        300.0,
+        ge=0,
+        le=86400,
+        validation_alias="LKPS_GRAPH_CACHE_TTL",
+        description="How long an *allowed* answer is trusted before Graph is asked again, per agent.",
+        json_schema_extra={"group": _GRAPH, "unit": "seconds"},
+    )
+    graph_negative_cache_ttl: float = Field(
+        30.0,
+        ge=0,
+        le=86400,
+        validation_alias="LKPS_GRAPH_NEGATIVE_CACHE_TTL",
+        description="How long a *denial* is trusted, so a newly pre-authorized client gets in soon.",
+        json_schema_extra={"group": _GRAPH, "unit": "seconds"},
+    )
+    graph_timeout: float = Field(
+        5.0,
+        ge=0.1,
+        le=60,
+        validation_alias="LKPS_GRAPH_TIMEOUT",
+        description="Timeout of one Graph call.",
+        json_schema_extra={"group": _GRAPH, "unit": "seconds"},
+    )
+    ca_file: Annotated[str | None, AfterValidator(_existing_file)] = Field(
+        None,
+        # The standard variable; read here (not left to each library) because aiohttp fixes its default
+        # trust store at import time, while httpx and azure-identity are given this file explicitly.
+        validation_alias="SSL_CERT_FILE",
+        description="PEM CA bundle for outbound HTTPS (Entra keys, Graph). Must exist when set.",
+        json_schema_extra={"group": _GRAPH, "default_text": "the certifi bundle"},
+    )
+
+    # -- Tokens, registry, audit and webhooks
+    agent_token_ttl: int = Field(
+        3600,
+        ge=60,
+        le=86400,
+        validation_alias="LKPS_AGENT_TOKEN_TTL",
+        description="Lifetime of an agent (worker) token. The SDK renews before it ends.",
+        json_schema_extra={"group": _TOKENS, "unit": "seconds"},
+    )
+    participant_token_ttl: int = Field(
+        3600,
+        ge=60,
+        le=86400,
+        validation_alias="LKPS_PARTICIPANT_TOKEN_TTL",
+        description="Lifetime of a client's participant token.",
+        json_schema_extra={"group": _TOKENS, "unit": "seconds"},
+    )
+    registry_cache_ttl: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        validation_alias="LKPS_REGISTRY_CACHE_TTL",
+        description="How long an agent's registration read from the database is cached; registrations this "
+        "replica made are known at once.",
+        json_schema_extra={"group": _TOKENS, "unit": "seconds"},
+    )
+    audit_queue_size: int = Field(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        validation_alias="LKPS_AUDIT_QUEUE_SIZE",
+        description="Bound of the in-memory audit queue; records are dropped (counted, logged) only when it "
+        "is full.",
+        json_schema_extra={"group": _TOKENS},
+    )
+    audit_batch_size: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        validation_alias="LKPS_AUDIT_BATCH_SIZE",
+        description="Audit rows written per transaction.",
+        json_schema_extra={"group": _TOKENS},
+    )
+    audit_flush_timeout: float = Field(
+        10.0,
+        ge=0,
+        le=600,
+        validation_alias="LKPS_AUDIT_FLUSH_TIMEOUT",
+        description="How long shutdown waits for the audit queue to drain.",
+        json_schema_extra={"group": _TOKENS, "unit": "seconds"},
+    )
+    webhook_batch_size: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        validation_alias="LKPS_WEBHOOK_BATCH_SIZE",
+        description="Webhook events committed per transaction.",
+        json_schema_extra={"group": _TOKENS},
+    )
+    webhook_write_timeout: float = Field(
+        10.0,
+        ge=0.1,
+        le=600,
+        validation_alias="LKPS_WEBHOOK_WRITE_TIMEOUT",
+        description="How long a webhook delivery waits for its commit before answering 503.",
+        json_schema_extra={"group": _TOKENS, "unit": "seconds"},
+    )
+
+    # -- Health, logs and tracing
+    health_timeout: float = Field(
+        2.0,
+        ge=0.1,
+        le=60,
+        validation_alias="LKPS_HEALTH_TIMEOUT",
+        description="Timeout of each health check (database, LiveKit).",
+        json_schema_extra={"group": _OPERATIONS, "unit": "seconds"},
+    )
+    health_cache_ttl: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        validation_alias="LKPS_HEALTH_CACHE_TTL",
+        description="How long probes share one health result.",
+        json_schema_extra={"group": _OPERATIONS, "unit": "seconds"},
+    )
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = Field(
+        "INFO",
+        validation_alias="LKPS_LOG_LEVEL",
+        description="The least severe level logged (any case).",
+        json_schema_extra={"group": _OPERATIONS},
+    )
+    log_format: Annotated[Literal["json", "text"], Lowercase] = Field(
+        "json",
+        validation_alias="LKPS_LOG_FORMAT",
+        description="`json`: one object per line; `text`: readable lines.",
+        json_schema_extra={"group": _OPERATIONS, "default_text": "`json` (`lkps dev`: `text`)"},
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="When set, one OTLP/HTTP server span per request (`GET /api/health`, "
+        "`POST /api/agent/register`, ...). Other `OTEL_EXPORTER_OTLP_*` variables are read by the exporter.",
+        json_schema_extra={"group": _OPERATIONS},
+    )
+    service_name: str = Field(
+        "lkps",
+        validation_alias="OTEL_SERVICE_NAME",
+        description="The spans' `service.name`.",
+        json_schema_extra={"group": _OPERATIONS},
+    )
+
+    # -- rules across variables (each reads only fields declared above it)
+
+    @field_validator("livekit_health_url")
+    @classmethod
+    def _health_url_defaults_to_livekit(cls, value: str, info: ValidationInfo) -> str:
+        livekit_url = info.data.get("livekit_url")
+        return value or (livekit_health_url(livekit_url) if livekit_url else "")
+
+    @field_validator("entra_tenant_id")
+    @classmethod
+    def _entra_mode_needs_a_tenant(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("identity_mode") == "entra":
+            raise ValueError(
+                "is not set: identity mode 'entra' validates tokens of one tenant; set the tenant GUID or use"
+                " LKPS_IDENTITY_MODE=gateway"
+            )
+        return value
+
+    @field_validator("entra_audiences")
+    @classmethod
+    def _entra_mode_needs_audiences(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if not value and info.data.get("identity_mode") == "entra":
+            raise ValueError(
+                "is not set: list the platform app's client ID and app ID URI (comma-separated),"
+                " e.g. '<app-id>,api://<app-id>'"
+            )
+        return value
+
+    @field_validator("entra_issuers")
+    @classmethod
+    def _issuers_default_to_the_tenant(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        tenant, authority = info.data.get("entra_tenant_id"), info.data.get("entra_authority")
+        if value or tenant is None or authority is None:
+            return value
+        # v2 tokens name the authority; v1 tokens (accessTokenAcceptedVersion 1) name sts.windows.net.
+        return (f"{authority}/{tenant}/v2.0", f"https://sts.windows.net/{tenant}/")
+
+    @field_validator("graph_client_secret")
+    @classmethod
+    def _graph_secret_goes_with_its_client_id(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        if "graph_client_id" in info.data and (info.data["graph_client_id"] is None) != (value is None):
+            state = (
+                "is set but LKPS_GRAPH_CLIENT_ID is not"
+                if value
+                else "is not set but LKPS_GRAPH_CLIENT_ID is"
+            )
+            raise ValueError(
+                f"{state}: the two must be set together; set both for a client secret, or neither for"
+                " managed/workload identity"
+            )
+        return value
+
+    @field_validator("graph_tenant_id")
+    @classmethod
+    def _graph_tenant_defaults_to_entra(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = value or info.data.get("entra_tenant_id")
+        if value is None and "entra_tenant_id" in info.data and info.data.get("graph_client_id"):
+            raise ValueError(
+                "is not set: a Graph client secret needs its tenant; set it or LKPS_ENTRA_TENANT_ID"
+            )
+        return value
+
+    # -- output
+
+    def redacted(self) -> dict[str, object]:
+        """The settings as a dict safe to log: secrets are replaced by whether they are set, and the database
+        URL's password by ``***``."""
+        out: dict[str, object] = {}
+        for name, field in type(self).model_fields.items():
+            value: Any = getattr(self, name)
+            if is_secret(field):
+                value = "<set>" if value is not None else "<unset>"
+            elif name == "database_url":
+                value = _without_password(value)
+            out[name] = value
+        return out
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
