@@ -29,7 +29,7 @@ from azure.identity import (
 from azure.identity import aio as identity_aio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from livekit_platform_sdk.testing.entra import (
+from livekit_platform_testing.entra import (
     GRAPH_APP_ID,
     GRAPH_RESOURCE,
     GRAPH_SCOPE,
@@ -587,7 +587,7 @@ def test_process_mode_serves_preloaded_config_and_stops_on_sigterm(tmp_path: Pat
     config_file = tmp_path / "entra.json"
     config_file.write_text(json.dumps(config))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "livekit_platform_sdk.testing.entra", "--config", str(config_file),
+        [sys.executable, "-m", "livekit_platform_testing.entra", "--config", str(config_file),
          "--tenant-id", tenant_id],
         stdout=subprocess.PIPE,
         text=True,
@@ -649,7 +649,7 @@ def test_process_mode_rejects_bad_config(tmp_path: Path) -> None:
     config_file.write_text(json.dumps({"apps": [{"app_id": "not-a-guid"}]}))
 
     result = subprocess.run(
-        [sys.executable, "-m", "livekit_platform_sdk.testing.entra", "--config", str(config_file)],
+        [sys.executable, "-m", "livekit_platform_testing.entra", "--config", str(config_file)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -25,8 +25,8 @@ from livekit.protocol import agent
 from livekit.protocol.agent_dispatch import RoomAgentDispatch
 from livekit.protocol.room import RoomConfiguration
 
-from livekit_platform_sdk.testing._server import StandInServer
-from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn, RoomRequestError, WebhookDelivery
+from livekit_platform_testing.livekit import LiveKitStandIn, RoomRequestError, WebhookDelivery
+from livekit_platform_testing.server import StandInServer
 
 API_KEY = "APIstandintests0123456789abcdef01"  # static pair for this file only
 API_SECRET = "secret-for-the-livekit-standin-tests-0123456789abcdef"
@@ -538,7 +538,7 @@ def test_webhook_delivery_gives_up_after_bounded_attempts() -> None:
 
 def test_process_mode_prints_its_urls_serves_admin_routes_and_exits_on_sigterm() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "livekit_platform_sdk.testing.livekit_server", "--departure-timeout", "0.2"],
+        [sys.executable, "-m", "livekit_platform_testing.livekit", "--departure-timeout", "0.2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_API_")},

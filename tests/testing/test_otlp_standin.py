@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from livekit_platform_sdk.testing.otlp import OtlpStandIn
+from livekit_platform_testing.otlp import OtlpStandIn
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_wait_for_spans_times_out_naming_what_arrived(collector: OtlpStandIn) ->
 
 def test_process_mode_prints_its_url_serves_spans_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "livekit_platform_sdk.testing.otlp"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "livekit_platform_testing.otlp"], stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None

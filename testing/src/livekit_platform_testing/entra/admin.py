@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ._entra_config import CONFIG_KEYS, check_keys
-from ._entra_directory import TOKEN_EXCHANGE_AUDIENCE, UnknownAppError
-from ._server import json_response
+from ..server import json_response
+from .config import CONFIG_KEYS, check_keys
+from .directory import TOKEN_EXCHANGE_AUDIENCE, UnknownAppError
 
 if TYPE_CHECKING:
-    from .entra import EntraStandIn
+    from .standin import EntraStandIn
 
 _Handler = Callable[[web.Request], Awaitable[web.Response]]
 

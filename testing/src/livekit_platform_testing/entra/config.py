@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._entra_directory import TOKEN_EXCHANGE_AUDIENCE
+from .directory import TOKEN_EXCHANGE_AUDIENCE
 
 if TYPE_CHECKING:
-    from .entra import EntraStandIn
+    from .standin import EntraStandIn
 
 _APP_KEYS = {
     "app_id",

@@ -18,6 +18,7 @@ from typing import Any
 # permissions' role IDs are the real, documented ones.
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_RESOURCE = "https://graph.microsoft.com"
+GRAPH_SCOPE = f"{GRAPH_RESOURCE}/.default"  # what a client-credentials client asks Graph tokens for
 _GRAPH_ROLE_IDS = {
     "Application.Read.All": "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
     "Application.ReadWrite.All": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ._server import json_response
+from ..server import json_response
 
 
 class EntraError(Exception):

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import jwt
 
-from . import _entra_errors as errors
-from ._entra_directory import FederatedCredential
+from . import exceptions as errors
+from .directory import FederatedCredential
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # An assertion minted on a host whose clock runs slightly ahead is still accepted, as Entra does.

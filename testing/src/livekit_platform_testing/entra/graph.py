@@ -10,12 +10,12 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from ._entra_directory import GRAPH_APP_ID, GRAPH_RESOURCE, AppRegistration, Directory
-from ._entra_errors import graph_error
-from ._entra_keys import SigningKey
-from ._entra_records import GraphRequest, Records
-from ._entra_tokens import Issuers
-from ._server import json_response
+from ..server import json_response
+from .directory import GRAPH_APP_ID, GRAPH_RESOURCE, AppRegistration, Directory
+from .exceptions import graph_error
+from .keys import SigningKey
+from .records import GraphRequest, Records
+from .tokens import Issuers
 
 _BY_APP_ID = re.compile(r"^applications\(appId='([^']*)'\)$")
 _BY_OBJECT_ID = re.compile(r"^applications/([^/]+)$")

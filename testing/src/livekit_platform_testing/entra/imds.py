@@ -8,11 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from . import _entra_errors as errors
-from ._entra_directory import AppRegistration, Directory
-from ._entra_records import Records, TokenRequest
-from ._entra_tokens import AUTH_ASSERTION
-from ._server import json_response
+from ..server import json_response
+from . import exceptions as errors
+from .directory import AppRegistration, Directory
+from .records import Records, TokenRequest
+from .tokens import AUTH_ASSERTION
 
 IMDS_TOKEN_PATH = "/metadata/identity/oauth2/token"  # noqa: S105 (a URL path, not a secret)
 

@@ -13,8 +13,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ._entra_directory import TOKEN_EXCHANGE_AUDIENCE, stable_id
-from ._entra_keys import SigningKey
+from .directory import TOKEN_EXCHANGE_AUDIENCE, stable_id
+from .keys import SigningKey
 
 
 class ServiceAccountIssuer:

@@ -1,67 +1,35 @@
-"""An Entra ID stand-in: OIDC discovery, JWKS, the token endpoint, Microsoft Graph, IMDS, a Kubernetes issuer.
+"""The Entra ID stand-in: one tenant on HTTPS with Microsoft Graph, an IMDS endpoint and a Kubernetes issuer.
 
 Reach it through the real azure-identity credentials (``authority=``/``AZURE_AUTHORITY_HOST`` + its CA).
-Run as a process with ``python -m livekit_platform_sdk.testing.entra [--config apps.json]``; its admin API
+Run as a process with ``python -m livekit_platform_testing.entra [--config apps.json]``; its admin API
 lives under ``/_standin``.
 """
 
 from __future__ import annotations
 
-import argparse
-import base64
-import json
-import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import jwt
 from aiohttp import web
 
-from . import _entra_errors as errors
-from ._entra_admin import admin_routes
-from ._entra_config import apply_config
-from ._entra_directory import (
+from ..server import LOOPBACK, StandInServer
+from ..tls import LocalTLS
+from .config import apply_config
+from .directory import (
     GRAPH_APP_ID,
-    GRAPH_RESOURCE,
     TOKEN_EXCHANGE_AUDIENCE,
     AppRegistration,
-    Directory,
     FederatedCredential,
-    UnknownAppError,
 )
-from ._entra_discovery import openid_configuration_v1, openid_configuration_v2
-from ._entra_federation import JWT_BEARER, https_key_fetcher, validate_assertion
-from ._entra_graph import GraphApi
-from ._entra_imds import IMDS_TOKEN_PATH, ImdsEndpoint
-from ._entra_keys import SigningKey
-from ._entra_kubernetes import ServiceAccountIssuer, write_atomically
-from ._entra_records import GraphRequest, Records, TokenRequest
-from ._entra_tokens import AUTH_ASSERTION, AUTH_SECRET, Issuers, access_token_claims
-from ._server import LOOPBACK, StandInServer, json_response, serve_forever
-from ._tls import LocalTLS
-
-__all__ = [
-    "GRAPH_APP_ID",
-    "GRAPH_RESOURCE",
-    "GRAPH_SCOPE",
-    "TOKEN_EXCHANGE_AUDIENCE",
-    "AppRegistration",
-    "EntraStandIn",
-    "FederatedCredential",
-    "GraphRequest",
-    "TokenRequest",
-    "UnknownAppError",
-    "main",
-]
-
-GRAPH_SCOPE = f"{GRAPH_RESOURCE}/.default"
-_Handler = Callable[[web.Request], Awaitable[web.Response]]
-_RESERVED_SCOPES = {"openid", "profile", "offline_access", "email"}
-_DEFAULT_SUFFIX = "/.default"
+from .federation import https_key_fetcher
+from .kubernetes import write_atomically
+from .models import EntraBackend
+from .records import GraphRequest, TokenRequest
+from .tokens import Issuers
+from .urls import build_app, build_imds_app
 
 
 class EntraStandIn(StandInServer):
@@ -114,24 +82,16 @@ class EntraStandIn(StandInServer):
         self.token_lifetime = token_lifetime
         self._imds_port = imds_port
         self._imds_runner: web.AppRunner | None = None
-        self._directory = Directory()
-        self._records = Records()
-        self._key = SigningKey()
-        self._kubernetes = ServiceAccountIssuer()
-        self._fetch_issuer_keys = https_key_fetcher(self.tls.client_context())
-        self._imds = ImdsEndpoint(
-            directory=self._directory,
-            records=self._records,
-            issue=self._issue_token,
+        self.backend = EntraBackend(
             tenant_id=self.tenant_id,
-        )
-        self._graph = GraphApi(
-            directory=self._directory,
-            key=self._key,
+            token_lifetime=token_lifetime,
             issuers=self._issuers,
-            graph_url=lambda: self.graph_url,
-            records=self._records,
+            kubernetes_issuer_url=lambda: self.kubernetes_issuer_url,
+            fetch_issuer_keys=https_key_fetcher(self.tls.client_context()),
         )
+        """The tenant's state (directory, records, keys); the methods below are the way to change it."""
+        self._directory = self.backend.directory
+        self._records = self.backend.records
 
     # -- URLs -----------------------------------------------------------------------------------------------
 
@@ -333,7 +293,7 @@ class EntraStandIn(StandInServer):
         issued_at: float | None = None,
     ) -> str:
         """A projected service-account token from ``kubernetes_issuer_url`` (``issued_at`` backdates it)."""
-        return self._kubernetes.token(
+        return self.backend.kubernetes.token(
             self.kubernetes_issuer_url,
             namespace=namespace,
             service_account=service_account,
@@ -382,7 +342,7 @@ class EntraStandIn(StandInServer):
         return claims
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [{**self._key.jwk, "issuer": self.issuer}]}
+        return self.backend.jwks()
 
     @property
     def token_requests(self) -> list[TokenRequest]:
@@ -437,32 +397,10 @@ class EntraStandIn(StandInServer):
     # -- server ---------------------------------------------------------------------------------------------
 
     def build_app(self) -> web.Application:
-        app = web.Application()
-        app.add_routes(admin_routes(self))
-        app.router.add_get("/kubernetes/.well-known/openid-configuration", self._kubernetes_discovery)
-        app.router.add_get("/kubernetes/openid/v1/jwks", self._kubernetes_jwks)
-        app.router.add_route("*", "/graph/v1.0/{path:.*}", self._graph.handle)
-        tenant_documents: dict[str, Callable[[], dict[str, Any]]] = {
-            "/{tenant}/v2.0/.well-known/openid-configuration": lambda: openid_configuration_v2(
-                authority=self.authority, issuer=self.issuer
-            ),
-            "/{tenant}/.well-known/openid-configuration": lambda: openid_configuration_v1(
-                authority=self.authority, issuer=self.v1_issuer
-            ),
-            "/{tenant}/discovery/v2.0/keys": self.jwks,
-            # v1 keys carry no per-key issuer, as in Entra.
-            "/{tenant}/discovery/keys": lambda: {"keys": [self._key.jwk]},
-        }
-        for path, document in tenant_documents.items():
-            app.router.add_get(path, self._tenant_json(document))
-        app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
-        app.router.add_post("/{tenant}/oauth2/token", self._token)
-        return app
+        return build_app(self)
 
     async def on_started(self) -> None:
-        imds = web.Application()
-        imds.router.add_get(IMDS_TOKEN_PATH, self._imds.handle)
-        runner = web.AppRunner(imds, access_log=None, handle_signals=False)
+        runner = web.AppRunner(build_imds_app(self), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, LOOPBACK, self._imds_port)
         await site.start()
@@ -477,185 +415,3 @@ class EntraStandIn(StandInServer):
         if self._imds_runner is not None:
             await self._imds_runner.cleanup()
             self._imds_runner = None
-
-    def _check_tenant(self, request: web.Request) -> None:
-        tenant = request.match_info["tenant"]
-        if tenant.lower() != self.tenant_id.lower():
-            raise errors.tenant_not_found(tenant)
-
-    def _tenant_json(self, document: Callable[[], dict[str, Any]]) -> _Handler:
-        """A GET handler serving ``document()`` for this tenant and Entra's AADSTS90002 for any other."""
-
-        async def handle(request: web.Request) -> web.Response:
-            try:
-                self._check_tenant(request)
-            except errors.EntraError as exc:
-                return exc.response(request.headers.get("client-request-id"))
-            return json_response(document())
-
-        return handle
-
-    async def _kubernetes_discovery(self, request: web.Request) -> web.Response:
-        return json_response(self._kubernetes.discovery(self.kubernetes_issuer_url))
-
-    async def _kubernetes_jwks(self, request: web.Request) -> web.Response:
-        return json_response(self._kubernetes.jwks())
-
-    async def _token(self, request: web.Request) -> web.Response:
-        v1 = request.path.endswith("/oauth2/token")
-        form = await request.post()
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        basic_id, basic_secret = _basic_credentials(request)
-        client_id = fields.get("client_id") or basic_id
-        secret = fields.get("client_secret") or basic_secret
-        assertion = fields.get("client_assertion")
-        client_auth = "client_secret" if secret else "client_assertion" if assertion else None
-        scope = fields.get("resource" if v1 else "scope")
-
-        def record(outcome: str, error: errors.EntraError | None = None) -> None:
-            self._records.add_token_request(
-                TokenRequest(
-                    time=time.time(),
-                    endpoint="token_v1" if v1 else "token",
-                    client_id=client_id,
-                    grant_type=fields.get("grant_type"),
-                    client_auth=client_auth,
-                    scope=scope,
-                    outcome=outcome,
-                    error=error.error if error else None,
-                    error_code=error.code if error else None,
-                )
-            )
-
-        try:
-            self._check_tenant(request)
-            client = await self._authenticate_client(fields, client_id, secret, assertion)
-            requested, resource = self._requested_resource(scope, v1=v1)
-        except errors.EntraError as exc:
-            record("error", exc)
-            return exc.response(request.headers.get("client-request-id"))
-        token, claims = self._issue_token(
-            client, resource, requested, AUTH_SECRET if client_auth == "client_secret" else AUTH_ASSERTION
-        )
-        record("issued")
-        body: dict[str, Any] = {
-            "token_type": "Bearer",
-            "expires_in": self.token_lifetime,
-            "ext_expires_in": self.token_lifetime,
-            "access_token": token,
-        }
-        if v1:
-            body.update(expires_on=str(claims["exp"]), not_before=str(claims["nbf"]), resource=requested)
-        return json_response(body, headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
-
-    async def _authenticate_client(
-        self, fields: dict[str, str], client_id: str | None, secret: str | None, assertion: str | None
-    ) -> AppRegistration:
-        grant_type = fields.get("grant_type")
-        if not grant_type:
-            raise errors.missing_parameter("grant_type")
-        if grant_type != "client_credentials":
-            raise errors.unsupported_grant_type(grant_type)
-        if not client_id:
-            raise errors.missing_parameter("client_id")
-        client = self._directory.find(client_id)
-        if client is None:
-            raise errors.unknown_client(client_id, self.tenant_id)
-        if not client.enabled:
-            raise errors.disabled_app(client.app_id, client.display_name)
-        if secret:
-            if not self._directory.secret_matches(client.app_id, secret):
-                raise errors.invalid_client_secret(client.app_id)
-        elif assertion:
-            assertion_type = fields.get("client_assertion_type", "")
-            if assertion_type != JWT_BEARER:
-                raise errors.invalid_assertion_type(assertion_type)
-            await validate_assertion(
-                assertion,
-                self._directory.federated_credentials(client.app_id),
-                default_issuer=self.kubernetes_issuer_url,
-                fetch_keys=self._fetch_issuer_keys,
-            )
-        else:
-            raise errors.missing_client_credential()
-        return client
-
-    def _requested_resource(self, scope: str | None, *, v1: bool) -> tuple[str, AppRegistration]:
-        if v1:
-            if not scope:
-                raise errors.missing_parameter("resource")
-            requested = scope
-        else:
-            if not scope:
-                raise errors.missing_parameter("scope")
-            wanted = [s for s in scope.split() if s.lower() not in _RESERVED_SCOPES]
-            if len(wanted) != 1:
-                raise errors.invalid_scope(scope)
-            if not wanted[0].endswith(_DEFAULT_SUFFIX):
-                raise errors.scope_not_default(wanted[0])
-            requested = wanted[0][: -len(_DEFAULT_SUFFIX)]
-        resource = self._directory.find_resource(requested)
-        if resource is None or resource.managed_identity:
-            raise errors.unknown_resource(requested, self.tenant_id)
-        return requested, resource
-
-    def _issue_token(
-        self, client: AppRegistration, resource: AppRegistration, requested: str, client_auth: str
-    ) -> tuple[str, dict[str, Any]]:
-        """Sign an access token for ``client`` to call ``resource``; return it and its claims."""
-        claims = access_token_claims(
-            issuers=self._issuers(),
-            tenant_id=self.tenant_id,
-            client=client,
-            resource=resource,
-            requested_resource=requested,
-            roles=self._directory.roles(client.app_id, resource.app_id),
-            client_auth=client_auth,
-            lifetime=self.token_lifetime,
-        )
-        self._records.add_issued(claims)
-        return self._key.sign(claims), claims
-
-
-def _basic_credentials(request: web.Request) -> tuple[str | None, str | None]:
-    """``client_secret_basic``: the client ID and secret from an ``Authorization: Basic`` header."""
-    header = request.headers.get("Authorization", "")
-    if not header.lower().startswith("basic "):
-        return None, None
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except ValueError:
-        return None, None
-    user, sep, password = decoded.partition(":")
-    return (unquote(user), unquote(password)) if sep else (None, None)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m livekit_platform_sdk.testing.entra",
-        description="Run the Entra ID / Microsoft Graph / IMDS stand-in; prints one JSON line of URLs.",
-    )
-    parser.add_argument("--port", type=int, default=0, help="HTTPS port (default: any free port)")
-    parser.add_argument(
-        "--imds-port", type=int, default=0, help="plain-HTTP IMDS port (default: any free port)"
-    )
-    parser.add_argument("--tenant-id", default=None, help="tenant ID (default: a new GUID)")
-    parser.add_argument("--config", type=Path, default=None, help="JSON file of apps etc. to preload")
-    parser.add_argument("--token-lifetime", type=int, default=3600, help="access token lifetime in seconds")
-    args = parser.parse_args(argv)
-    try:
-        standin = EntraStandIn(
-            tenant_id=args.tenant_id,
-            port=args.port,
-            imds_port=args.imds_port,
-            token_lifetime=args.token_lifetime,
-        )
-        if args.config is not None:
-            standin.load_config(json.loads(args.config.read_text()))
-    except (OSError, ValueError, LookupError) as exc:
-        parser.error(f"--config {args.config}: {exc}" if args.config else str(exc))
-    serve_forever(standin)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

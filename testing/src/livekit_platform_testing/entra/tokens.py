@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ._entra_directory import AppRegistration
+from .directory import AppRegistration
 
 # appidacr/azpacr say how the client authenticated: "1" a client secret; "2" a certificate, an assertion
 # or a managed identity.

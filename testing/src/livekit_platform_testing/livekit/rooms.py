@@ -11,8 +11,8 @@ from livekit.protocol import models
 from livekit.protocol.room import RoomConfiguration
 from livekit.protocol.webhook import WebhookEvent
 
-from ._livekit_records import Participant, Room, new_id, utcnow
-from ._livekit_webhooks import WebhookSender
+from .records import Participant, Room, new_id, utcnow
+from .webhooks import WebhookSender
 
 
 def room_proto(room: Room) -> models.Room:

@@ -10,16 +10,8 @@ from typing import Any
 import jwt
 from livekit import api
 
-from ._livekit_records import TokenClaims
-
-
-class TokenRejectedError(Exception):
-    """A token failed verification; ``claims`` is set when the signature was good (expired, missing grant)."""
-
-    def __init__(self, reason: str, claims: TokenClaims | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.claims = claims
+from .exceptions import TokenRejectedError
+from .records import TokenClaims
 
 
 def fingerprint(token: str) -> str:

@@ -11,8 +11,8 @@ import aiohttp
 from google.protobuf import json_format
 from livekit.protocol.webhook import WebhookEvent
 
-from ._livekit_records import WebhookDelivery, utcnow
-from ._livekit_tokens import TokenAuthority
+from .records import WebhookDelivery, utcnow
+from .tokens import TokenAuthority
 
 logger = logging.getLogger(__name__)
 

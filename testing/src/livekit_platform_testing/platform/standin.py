@@ -9,34 +9,14 @@ fast tests.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import hashlib
-from dataclasses import dataclass
-from typing import Any, Literal
-
-import jwt
 from aiohttp import web
-from livekit import api
 
-from ._server import StandInServer, json_response
-from .entra import EntraStandIn
-from .livekit_server import LiveKitStandIn
-
-REGISTER_ROLE = "Agent.Register"
-
-Mode = Literal["up", "unavailable", "refuse"]
-
-
-@dataclass(frozen=True)
-class Registration:
-    """One register call as the stand-in saw it (a fingerprint of the minted token, never the token)."""
-
-    app_id: str | None
-    status: int
-    enforce_client_authz: bool | None
-    fingerprint: str | None
-    mode: Mode
+from ..entra import EntraStandIn
+from ..livekit import LiveKitStandIn
+from ..server import StandInServer
+from .models import PlatformBackend
+from .records import Mode, Registration
+from .urls import build_app
 
 
 class PlatformStandIn(StandInServer):
@@ -53,11 +33,30 @@ class PlatformStandIn(StandInServer):
     ) -> None:
         super().__init__(port=port)
         self._entra = entra
-        self._livekit = livekit
-        self.platform_app_id = platform_app_id
-        self.token_ttl = token_ttl
-        self.mode: Mode = "up"
-        self._registrations: list[Registration] = []
+        self.backend = PlatformBackend(livekit, platform_app_id=platform_app_id, token_ttl=token_ttl)
+        """The mode, token lifetime and register calls seen; the attributes below read and set them."""
+
+    @property
+    def platform_app_id(self) -> str:
+        return self.backend.platform_app_id
+
+    @property
+    def mode(self) -> Mode:
+        """``up``, ``unavailable`` (503 with ``Retry-After``) or ``refuse`` (403), from the next call on."""
+        return self.backend.mode
+
+    @mode.setter
+    def mode(self, mode: Mode) -> None:
+        self.backend.mode = mode
+
+    @property
+    def token_ttl(self) -> int:
+        """Lifetime in seconds of the LiveKit tokens minted from now on."""
+        return self.backend.token_ttl
+
+    @token_ttl.setter
+    def token_ttl(self, seconds: int) -> None:
+        self.backend.token_ttl = seconds
 
     @property
     def scope(self) -> str:
@@ -66,8 +65,7 @@ class PlatformStandIn(StandInServer):
 
     @property
     def registrations(self) -> list[Registration]:
-        with self._lock:
-            return list(self._registrations)
+        return self.backend.registrations
 
     @property
     def registered_app_ids(self) -> list[str]:
@@ -81,68 +79,9 @@ class PlatformStandIn(StandInServer):
 
     def session_token(self, *, room: str, agent_name: str, metadata: str = "", identity: str = "") -> str:
         """A caller's token whose room config dispatches ``agent_name``, as ``session/start`` mints it."""
-        return (
-            api.AccessToken(self._livekit.api_key, self._livekit.api_secret)
-            .with_identity(identity or f"caller-{room}")
-            .with_grants(api.VideoGrants(room_join=True, room=room))
-            .with_room_config(
-                api.RoomConfiguration(
-                    max_participants=2,
-                    departure_timeout=30,
-                    agents=[api.RoomAgentDispatch(agent_name=agent_name, metadata=metadata)],
-                )
-            )
-            .to_jwt()
+        return self.backend.session_token(
+            room=room, agent_name=agent_name, metadata=metadata, identity=identity
         )
 
     def build_app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/api/agent/register", self._register)
-        return app
-
-    def _record(self, registration: Registration) -> None:
-        with self._lock:
-            self._registrations.append(registration)
-
-    async def _register(self, request: web.Request) -> web.Response:
-        mode = self.mode
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
-            self._record(Registration(None, 401, None, None, mode))
-            return json_response({"error": "unauthorized", "detail": "missing bearer token"}, status=401)
-        try:
-            # verification fetches the JWKS with a blocking client: keep it off the server loop
-            claims: dict[str, Any] = await asyncio.to_thread(
-                self._entra.verify, header.removeprefix("Bearer "), audience=self.platform_app_id
-            )
-        except jwt.PyJWTError as exc:
-            self._record(Registration(None, 401, None, None, mode))
-            detail = f"invalid Entra token: {type(exc).__name__}"
-            return json_response({"error": "unauthorized", "detail": detail}, status=401)
-        app_id = str(claims.get("azp") or claims.get("appid"))
-        try:
-            body = await request.json()
-        except ValueError:
-            body = {}
-        config = body.get("service_config") if isinstance(body, dict) else None
-        enforce = config.get("enforce_client_authz") if isinstance(config, dict) else None
-        if mode == "unavailable":
-            self._record(Registration(app_id, 503, enforce, None, mode))
-            return json_response(
-                {"error": "unavailable", "detail": "maintenance"}, status=503, headers={"Retry-After": "1"}
-            )
-        if mode == "refuse" or REGISTER_ROLE not in claims.get("roles", []):
-            self._record(Registration(app_id, 403, enforce, None, mode))
-            detail = f"app {app_id} lacks the {REGISTER_ROLE} role"
-            return json_response({"error": "forbidden", "detail": detail}, status=403)
-        token = (
-            api.AccessToken(self._livekit.api_key, self._livekit.api_secret)
-            .with_identity(f"agent-{app_id}")
-            .with_grants(api.VideoGrants(agent=True))
-            .with_ttl(dt.timedelta(seconds=self.token_ttl))
-            .to_jwt()
-        )
-        self._record(Registration(app_id, 200, enforce, hashlib.sha256(token.encode()).hexdigest(), mode))
-        return json_response(
-            {"livekit_token": token, "livekit_url": self._livekit.ws_url, "expires_in": self.token_ttl}
-        )
+        return build_app(self.backend, self._entra)
