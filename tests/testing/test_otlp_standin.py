@@ -19,12 +19,6 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from livekit_platform_testing.otlp import OtlpStandIn
 
 
-@pytest.fixture
-def collector() -> OtlpStandIn:
-    with OtlpStandIn() as c:
-        yield c  # type: ignore[misc]
-
-
 def _provider(endpoint: str, compression: Compression) -> TracerProvider:
     provider = TracerProvider(
         resource=Resource.create({"service.name": "otlp-probe", "k8s.pod.name": "probe-0"})
@@ -37,9 +31,9 @@ def _provider(endpoint: str, compression: Compression) -> TracerProvider:
 
 @pytest.mark.parametrize("compression", [Compression.Gzip, Compression.NoCompression, Compression.Deflate])
 def test_spans_from_the_real_exporter_arrive_with_names_attributes_status_and_ids(
-    collector: OtlpStandIn, compression: Compression
+    otlp_collector: OtlpStandIn, compression: Compression
 ) -> None:
-    provider = _provider(collector.traces_url, compression)
+    provider = _provider(otlp_collector.traces_url, compression)
     tracer = provider.get_tracer("livekit_platform_sdk", "9.9.9")
     with tracer.start_as_current_span("platform.register", kind=SpanKind.CLIENT) as parent:
         parent.set_attribute("platform.attempt", 2)
@@ -49,7 +43,7 @@ def test_spans_from_the_real_exporter_arrive_with_names_attributes_status_and_id
             child.add_event("retry", {"delay_s": 0.5})
     provider.shutdown()
 
-    spans = collector.wait_for_spans(lambda s: len(s) == 2)
+    spans = otlp_collector.wait_for_spans(lambda s: len(s) == 2)
     by_name = {s.name: s for s in spans}
     register, connect = by_name["platform.register"], by_name["livekit.connect"]
     assert register.attributes == {"platform.attempt": 2, "http.response.status_code": 200}
@@ -66,22 +60,22 @@ def test_spans_from_the_real_exporter_arrive_with_names_attributes_status_and_id
     assert register.scope_name == "livekit_platform_sdk"
     assert register.scope_version == "9.9.9"
     expected = {Compression.Gzip: "gzip", Compression.Deflate: "deflate"}.get(compression, "identity")
-    assert [e.content_encoding for e in collector.exports] == [expected, expected]
+    assert [e.content_encoding for e in otlp_collector.exports] == [expected, expected]
 
 
-def test_garbage_and_unknown_content_types_are_rejected(collector: OtlpStandIn) -> None:
+def test_garbage_and_unknown_content_types_are_rejected(otlp_collector: OtlpStandIn) -> None:
     bad = httpx.post(
-        collector.traces_url, content=b"\xff\x00junk", headers={"Content-Type": "application/x-protobuf"}
+        otlp_collector.traces_url, content=b"\xff\x00junk", headers={"Content-Type": "application/x-protobuf"}
     )
     assert bad.status_code == 400
-    wrong_type = httpx.post(collector.traces_url, content=b"{}", headers={"Content-Type": "text/plain"})
+    wrong_type = httpx.post(otlp_collector.traces_url, content=b"{}", headers={"Content-Type": "text/plain"})
     assert wrong_type.status_code == 415
-    assert collector.spans == []
+    assert otlp_collector.spans == []
 
 
-def test_wait_for_spans_times_out_naming_what_arrived(collector: OtlpStandIn) -> None:
+def test_wait_for_spans_times_out_naming_what_arrived(otlp_collector: OtlpStandIn) -> None:
     with pytest.raises(TimeoutError, match=r"received: \[\]"):
-        collector.wait_for_spans(lambda s: bool(s), timeout=0.2)
+        otlp_collector.wait_for_spans(lambda s: bool(s), timeout=0.2)
 
 
 def test_process_mode_prints_its_url_serves_spans_and_stops_on_sigterm() -> None:
