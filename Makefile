@@ -6,7 +6,8 @@ TOOLS   := $(CURDIR)/.tools
 UV      := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/venv/bin/uv)
 PG_BIN  := /usr/lib/postgresql/15/bin
 PYTEST_ARGS ?=
-# The SDK supports Python 3.10-3.13; `make test` proves its tests on both ends besides the default interpreter.
+# The SDK and its stand-ins support Python 3.10-3.13; `make test` proves their tests on both ends besides the
+# default interpreter.
 SDK_PYTHONS ?= 3.10 3.13
 
 -include mk/*.mk
@@ -35,10 +36,10 @@ postgres: ## install the PostgreSQL 15 server binaries the tests start (Debian p
 	@$(PG_BIN)/postgres --version
 
 .PHONY: lint
-lint: sync ## ruff check, ruff format --check, mypy --strict on sdk/ and service/
-	$(UV) run ruff check sdk service tests hooks docs/hooks demo bench
-	$(UV) run ruff format --check sdk service tests hooks docs/hooks demo bench
-	$(UV) run mypy --strict sdk/src service/src demo
+lint: sync ## ruff check, ruff format --check, mypy --strict on sdk/, testing/ and service/
+	$(UV) run ruff check sdk testing service tests hooks docs/hooks demo bench
+	$(UV) run ruff format --check sdk testing service tests hooks docs/hooks demo bench
+	$(UV) run mypy --strict sdk/src testing/src service/src demo
 
 .PHONY: test
 test: lint postgres template-tools ## the whole suite: linters, then pytest over tests/, then the SDK on Python 3.10 and 3.13
@@ -46,14 +47,14 @@ test: lint postgres template-tools ## the whole suite: linters, then pytest over
 	$(MAKE) --no-print-directory test-sdk-pythons
 
 .PHONY: test-sdk-pythons
-test-sdk-pythons: uv ## the SDK's tests (and its stand-ins') on each of SDK_PYTHONS
+test-sdk-pythons: uv ## the SDK's tests and its stand-ins' (tests/testing) on each of SDK_PYTHONS
 	@set -e; for v in $(SDK_PYTHONS); do \
 	  py=$$(ls -d $(HOME)/.pyenv/versions/$$v.*/bin/python$$v 2>/dev/null | head -n1); \
 	  [ -n "$$py" ] || py=$$(command -v python$$v || true); \
 	  if [ -z "$$py" ]; then echo "Python $$v not found (pyenv or PATH): install python$$v to run the SDK tests on it"; exit 1; fi; \
 	  echo "== SDK tests on $$($$py --version)"; \
 	  UV_PROJECT_ENVIRONMENT=$(CURDIR)/.venv-py$$v $(UV) sync --locked --quiet --python "$$py"; \
-	  $(CURDIR)/.venv-py$$v/bin/python -m pytest tests/sdk -q -p no:cacheprovider; \
+	  $(CURDIR)/.venv-py$$v/bin/python -m pytest tests/sdk tests/testing -q -p no:cacheprovider; \
 	done
 
 .PHONY: demo

@@ -33,11 +33,11 @@ from bench.processes import (
     wait_until,
 )
 from bench.stats import fmt, median, ratio, verdict
-from livekit_platform_sdk.testing.entra import EntraStandIn
-from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
+from livekit_platform_testing.entra import EntraStandIn
+from livekit_platform_testing.livekit import LiveKitStandIn
+from livekit_platform_testing.tenant import Tenant
 
 AGENTS = REPO / "bench" / "agents"
-REGISTER_ROLE = "Agent.Register"
 TOKEN_TTL = 60  # the service's minimum: the SDK renews at half-life, 30 s in
 SETTLE_TIMEOUT = 20.0
 KINDS = ("plain", "sdk")
@@ -47,23 +47,22 @@ KINDS = ("plain", "sdk")
 class SdkStack:
     entra: EntraStandIn
     livekit: LiveKitStandIn
+    tenant: Tenant
     platform_url: str
-    platform_app_id: str
     database: Path
     log_dir: Path
 
     def agent_env(self) -> tuple[str, dict[str, str]]:
         """A fresh agent app allowed to register, and the environment a deployment would give it."""
-        app_id = self.entra.register_app(display_name="bench agent").app_id
-        self.entra.assign_role(app_id, self.platform_app_id, REGISTER_ROLE)
+        agent = self.tenant.add_agent("bench agent")
         env = clean_environment(
-            **self.entra.service_principal_env(app_id, self.entra.add_secret(app_id)),
+            **self.entra.service_principal_env(agent.app_id, agent.secret),
             LIVEKIT_PLATFORM_URL=self.platform_url,
-            LIVEKIT_PLATFORM_SCOPE=f"api://{self.platform_app_id}/.default",
+            LIVEKIT_PLATFORM_SCOPE=self.tenant.scope,
             LIVEKIT_PLATFORM_READINESS_HOST="127.0.0.1",
             LIVEKIT_PLATFORM_READINESS_PORT=str(free_port()),
         )
-        return app_id, env
+        return agent.app_id, env
 
     def plain_env(self) -> tuple[str, dict[str, str]]:
         name = f"plain-{uuid.uuid4().hex[:8]}"
@@ -87,8 +86,7 @@ class SdkStack:
 def sdk_stack(log_dir: Path) -> Iterator[SdkStack]:
     api_key, api_secret = "APIbench" + secrets.token_hex(8), secrets.token_urlsafe(48)
     with EntraStandIn() as entra, LiveKitStandIn(api_key=api_key, api_secret=api_secret) as livekit:
-        platform_app_id = entra.register_app(display_name="platform", app_roles=[REGISTER_ROLE]).app_id
-        graph_secret = entra.add_secret(platform_app_id)
+        tenant = Tenant(entra, platform_display_name="platform")
         database = log_dir / "lkps-sdk.db"
         port = free_port()
         service = Child(
@@ -101,21 +99,15 @@ def sdk_stack(log_dir: Path) -> Iterator[SdkStack]:
                 LKPS_DATABASE_URL=f"sqlite:///{database}",
                 LKPS_MIGRATE_ON_START="true",
                 LKPS_IDENTITY_MODE="entra",
-                LKPS_ENTRA_TENANT_ID=entra.tenant_id,
-                LKPS_ENTRA_AUTHORITY=entra.authority_host,
-                LKPS_ENTRA_AUDIENCE=f"{platform_app_id},api://{platform_app_id}",
-                LKPS_GRAPH_URL=entra.graph_url,
-                LKPS_GRAPH_CLIENT_ID=platform_app_id,
-                LKPS_GRAPH_CLIENT_SECRET=graph_secret,
                 LKPS_AGENT_TOKEN_TTL=str(TOKEN_TTL),
-                SSL_CERT_FILE=str(entra.ca_file),
+                **tenant.service_env(),
             ),
             log_dir,
         )
         try:
             url = f"http://127.0.0.1:{port}"
             wait_until(lambda: http_ok(f"{url}/api/health"), timeout=60, what="lkps healthy", child=service)
-            yield SdkStack(entra, livekit, url, platform_app_id, database, log_dir)
+            yield SdkStack(entra, livekit, tenant, url, database, log_dir)
         finally:
             service.stop()
 

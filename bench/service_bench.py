@@ -96,10 +96,10 @@ def _check(response: httpx.Response, what: str) -> None:
 
 def _prepare(stack: Stack, work: Path) -> list[Point]:
     """Register the session agents, warm the Graph cache, write one request file per endpoint."""
-    tenant = stack.tenant
+    apps = stack.apps
     entra_token = stack.entra_token()
     with httpx.Client(timeout=30) as http:
-        for agent_id, enforce in ((tenant.enforced_agent_id, True), (tenant.open_agent_id, False)):
+        for agent_id, enforce in ((apps.enforced_agent_id, True), (apps.open_agent_id, False)):
             _check(
                 http.post(
                     f"{stack.gateway_url}/api/agent/register",
@@ -108,13 +108,13 @@ def _prepare(stack: Stack, work: Path) -> list[Point]:
                 ),
                 f"registering agent (enforce_client_authz={enforce})",
             )
-        for agent_id in (tenant.enforced_agent_id, tenant.open_agent_id):
+        for agent_id in (apps.enforced_agent_id, apps.open_agent_id):
             # the first session start for the enforcing agent asks Graph; the answer is cached from here on
             _check(
                 http.post(
                     f"{stack.gateway_url}/api/session/start",
                     json={"agent_entra_app_id": agent_id, "metadata": {"ticket": 42}},
-                    headers=_gateway_headers(tenant.client_app_id, profile=True),
+                    headers=_gateway_headers(apps.client_app_id, profile=True),
                 ),
                 "warming session start",
             )
@@ -152,15 +152,15 @@ def _prepare(stack: Stack, work: Path) -> list[Point]:
             work / "session.req",
             "POST",
             "/api/session/start",
-            _gateway_headers(tenant.client_app_id, profile=True),
-            {"agent_entra_app_id": tenant.enforced_agent_id, "metadata": {"ticket": 42}},
+            _gateway_headers(apps.client_app_id, profile=True),
+            {"agent_entra_app_id": apps.enforced_agent_id, "metadata": {"ticket": 42}},
         ),
         "session-open": _request_file(
             work / "session-open.req",
             "POST",
             "/api/session/start",
-            _gateway_headers(tenant.client_app_id, profile=True),
-            {"agent_entra_app_id": tenant.open_agent_id, "metadata": {"ticket": 42}},
+            _gateway_headers(apps.client_app_id, profile=True),
+            {"agent_entra_app_id": apps.open_agent_id, "metadata": {"ticket": 42}},
         ),
     }
     gw, en, fl, cfl = stack.gateway_url, stack.entra_url, stack.floor_url, stack.corked_floor_url
@@ -308,7 +308,7 @@ def _audit_dropped(stack: Stack) -> int:
 
 
 def _signing(stack: Stack) -> dict[str, str]:
-    return {"api_key": API_KEY, "api_secret": API_SECRET, "agent_app_id": stack.tenant.open_agent_id}
+    return {"api_key": API_KEY, "api_secret": API_SECRET, "agent_app_id": stack.apps.open_agent_id}
 
 
 def _commands(points: list[Point], stack: Stack, duration: float) -> list[str]:

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from azure.identity import ClientSecretCredential
-
 from bench.processes import (
     PYTHON,
     REPO,
@@ -27,13 +25,13 @@ from bench.processes import (
     run_checked,
     wait_until,
 )
-from livekit_platform_sdk.testing.entra import GRAPH_APP_ID, EntraStandIn
-from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
+from livekit_platform_testing.entra import EntraStandIn
+from livekit_platform_testing.livekit import LiveKitStandIn
+from livekit_platform_testing.tenant import App, Tenant
 
 sys.path.insert(0, str(REPO / "tests"))
 from support.postgres import PostgresCluster  # type: ignore[import-not-found]
 
-REGISTER_ROLE, SESSION_ROLE = "Agent.Register", "Session.Start"
 API_KEY = "APIbench" + secrets.token_hex(8)
 API_SECRET = secrets.token_urlsafe(48)
 # Identity headers an upstream gateway injects (lkps defaults); the register load comes from one agent.
@@ -44,35 +42,24 @@ CALLER_PROFILE = '{"displayName": "Jane Doe", "email": "jane.doe@example.com", "
 
 
 @dataclass(frozen=True)
-class Tenant:
-    """The Entra apps: the platform (roles, Graph access), an enforcing agent, its pre-authorized client,
-    and an agent that registers in entra mode with a real stand-in token."""
+class BenchApps:
+    """Who calls the service in the benchmark: an enforcing agent, its pre-authorized client, an agent no
+    client is checked for (never registered in Entra), and an agent that registers in entra mode."""
 
-    platform_app_id: str
-    platform_secret: str
     enforced_agent_id: str
     open_agent_id: str
     client_app_id: str
-    entra_agent_id: str
-    entra_agent_secret: str
+    entra_agent: App
 
 
-def _new_tenant(entra: EntraStandIn) -> Tenant:
-    platform = entra.register_app(display_name="platform", app_roles=[REGISTER_ROLE, SESSION_ROLE]).app_id
-    entra.assign_role(platform, GRAPH_APP_ID, "Application.Read.All")
-    enforced = entra.register_app(display_name="enforcing agent", exposed_scopes=["access_as_client"]).app_id
-    client = entra.register_app(display_name="client").app_id
-    entra.pre_authorize(enforced, client)
-    entra_agent = entra.register_app(display_name="entra-mode agent").app_id
-    entra.assign_role(entra_agent, platform, REGISTER_ROLE)
-    return Tenant(
-        platform_app_id=platform,
-        platform_secret=entra.add_secret(platform),
-        enforced_agent_id=enforced,
+def _bench_apps(tenant: Tenant) -> BenchApps:
+    enforced = tenant.add_agent("enforcing agent")
+    client = tenant.add_client("client", authorized_for=[enforced])
+    return BenchApps(
+        enforced_agent_id=enforced.app_id,
         open_agent_id=str(uuid.uuid4()),
-        client_app_id=client,
-        entra_agent_id=entra_agent,
-        entra_agent_secret=entra.add_secret(entra_agent),
+        client_app_id=client.app_id,
+        entra_agent=tenant.add_agent("entra-mode agent"),
     )
 
 
@@ -88,6 +75,7 @@ class Stack:
     entra: EntraStandIn
     livekit: LiveKitStandIn
     tenant: Tenant
+    apps: BenchApps
     gateway_url: str
     entra_url: str
     floor_url: str
@@ -96,15 +84,7 @@ class Stack:
 
     def entra_token(self) -> str:
         """A real stand-in token for the entra-mode agent (minted once, before the timed runs)."""
-        credential = ClientSecretCredential(
-            self.entra.tenant_id,
-            self.tenant.entra_agent_id,
-            self.tenant.entra_agent_secret,
-            authority=self.entra.authority_host,
-            disable_instance_discovery=True,
-            connection_verify=str(self.entra.ca_file),
-        )
-        return credential.get_token(f"api://{self.tenant.platform_app_id}/.default").token
+        return self.tenant.token(self.apps.entra_agent)
 
     def count(self, sql: str) -> int:
         return int(self.cluster.psql(sql, database="lkps_bench") or 0)
@@ -126,19 +106,14 @@ def running_stack(log_dir: Path) -> Iterator[Stack]:
         database_url = cluster.create_database("lkps_bench")
         entra = cleanup.enter_context(EntraStandIn())
         livekit = cleanup.enter_context(LiveKitStandIn(api_key=API_KEY, api_secret=API_SECRET))
-        tenant = _new_tenant(entra)
+        tenant = Tenant(entra, platform_display_name="platform")
+        apps = _bench_apps(tenant)
         common = {
             "LIVEKIT_URL": livekit.ws_url,
             "LIVEKIT_API_KEY": API_KEY,
             "LIVEKIT_API_SECRET": API_SECRET,
             "LKPS_DATABASE_URL": database_url,
-            "LKPS_ENTRA_TENANT_ID": entra.tenant_id,
-            "LKPS_ENTRA_AUTHORITY": entra.authority_host,
-            "LKPS_ENTRA_AUDIENCE": f"{tenant.platform_app_id},api://{tenant.platform_app_id}",
-            "LKPS_GRAPH_URL": entra.graph_url,
-            "LKPS_GRAPH_CLIENT_ID": tenant.platform_app_id,
-            "LKPS_GRAPH_CLIENT_SECRET": tenant.platform_secret,
-            "SSL_CERT_FILE": str(entra.ca_file),
+            **tenant.service_env(),
         }
         run_checked([PYTHON, "-m", "lkps", "migrate"], env=clean_environment(**common))
 
@@ -182,6 +157,7 @@ def running_stack(log_dir: Path) -> Iterator[Stack]:
             entra=entra,
             livekit=livekit,
             tenant=tenant,
+            apps=apps,
             gateway_url=urls["gateway"],
             entra_url=urls["entra"],
             floor_url=floor_urls[False],

@@ -19,7 +19,7 @@ import aiohttp
 import jwt
 from aiohttp import web
 
-from livekit_platform_sdk.testing._server import StandInServer, json_response
+from livekit_platform_testing.server import StandInServer, json_response
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,14 @@ from typing import Any
 
 from demo.steps import Step
 from demo.system import System
-from demo.tenant import AgentIdentity, App
+from livekit_platform_testing.tenant import App, WorkloadIdentity
 
 
 @dataclass
 class DemoFacts:
     """What the demo learned along the way that the system does not keep (the client's view)."""
 
-    agent: AgentIdentity | None = None
+    agent: WorkloadIdentity | None = None
     client: App | None = None
     agent_package: str = ""
     room: str = ""

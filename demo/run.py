@@ -131,8 +131,8 @@ def run(system: System, workdir: Path, steps: Steps, facts: DemoFacts) -> None:
 def _session(
     system: System, steps: Steps, facts: DemoFacts, *, python: Path, repo: Path, agent_id: str
 ) -> None:
-    facts.agent = system.tenant.add_agent(
-        system.workdir,
+    facts.agent = system.tenant.add_workload_agent(
+        system.workdir / f"{repo.name}-sa-token",
         app_id=agent_id,
         display_name=AGENT_NAME,
         namespace=NAMESPACE,

@@ -26,15 +26,15 @@ from sqlalchemy.pool import NullPool
 
 from demo.gateway import Gateway
 from demo.processes import ManagedProcess, clean_environment, free_port, wait_for
-from demo.tenant import REGISTER_ROLE, SESSION_ROLE, AgentIdentity, App, Tenant
-from livekit_platform_sdk.testing.entra import EntraStandIn
-from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
-from livekit_platform_sdk.testing.otlp import OtlpStandIn
+from livekit_platform_testing.entra import EntraStandIn
+from livekit_platform_testing.livekit import LiveKitStandIn
+from livekit_platform_testing.otlp import OtlpStandIn
+from livekit_platform_testing.tenant import REGISTER_ROLE, SESSION_ROLE, App, Tenant, WorkloadIdentity
 from lkps.settings import normalize_database_url
 
 IdentityMode = Literal["entra", "gateway"]
 # The loggers of the in-process stand-ins and the gateway; their records are kept for the secret scan.
-_IN_PROCESS_LOGGERS = ("livekit_platform_sdk.testing", "demo")
+_IN_PROCESS_LOGGERS = ("livekit_platform_testing", "demo")
 
 
 @dataclass(frozen=True)
@@ -186,13 +186,12 @@ class System:
         self._stack.callback(self.service.stop)
         self.service.start()
         if options.identity_mode == "gateway":
-            platform = self.tenant.platform.app_id
             self.gateway = self._stack.enter_context(
                 Gateway(
                     self.service.url,
                     jwks_uri=self.entra.jwks_uri,
                     issuers=[self.entra.issuer, self.entra.v1_issuer],
-                    audiences=[platform, f"api://{platform}"],
+                    audiences=self.tenant.audiences,
                     route_roles={"/api/agent/register": REGISTER_ROLE, "/api/session/start": SESSION_ROLE},
                     ssl_context=self.entra.tls.client_context(),
                 )
@@ -205,7 +204,6 @@ class System:
         self._stack.close()
 
     def _service_env(self) -> dict[str, str]:
-        entra, platform = self.entra, self.tenant.platform
         return {
             **clean_environment(),
             "LIVEKIT_URL": self.livekit.ws_url,
@@ -213,13 +211,7 @@ class System:
             "LIVEKIT_API_SECRET": self.livekit.api_secret,
             "LKPS_DATABASE_URL": self.database_url,
             "LKPS_IDENTITY_MODE": self.options.identity_mode,
-            "LKPS_ENTRA_TENANT_ID": entra.tenant_id,
-            "LKPS_ENTRA_AUDIENCE": f"{platform.app_id},api://{platform.app_id}",
-            "LKPS_ENTRA_AUTHORITY": entra.authority_host,
-            "LKPS_GRAPH_URL": entra.graph_url,
-            "LKPS_GRAPH_CLIENT_ID": platform.app_id,
-            "LKPS_GRAPH_CLIENT_SECRET": platform.secret,
-            "SSL_CERT_FILE": str(entra.ca_file),
+            **self.tenant.service_env(),
             "LKPS_AGENT_TOKEN_TTL": str(self.options.agent_token_ttl),
             "LKPS_LOG_FORMAT": "json",
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp.url,
@@ -235,7 +227,9 @@ class System:
         """Where agents and clients send ``/api/*``: the gateway in gateway mode, else the service."""
         return self.gateway.url if self.gateway is not None else self.service.url
 
-    def agent_env(self, identity: AgentIdentity, *, service_name: str, readiness_port: int) -> dict[str, str]:
+    def agent_env(
+        self, identity: WorkloadIdentity, *, service_name: str, readiness_port: int
+    ) -> dict[str, str]:
         """What the chart and the AKS workload-identity webhook give the agent's pod, on the stand-ins."""
         return {
             **clean_environment(),

@@ -1,8 +1,9 @@
-"""Shape the generated repo to the answers: drop unchosen options' files, vendor the SDK, record its origin.
+"""Shape the generated repo to the answers: drop unchosen options' files, vendor the SDK and its stand-ins,
+record its origin.
 
 Runs with the generated repo as working directory, on first generation and again on every `cruft update`
 and `cruft diff` (into a fresh temporary copy), so every step is idempotent: removing a missing file is a
-no-op, the vendored SDK is replaced as a whole, `.cruft.json` is only written when plain cookiecutter made
+no-op, the vendored SDK and stand-ins are replaced, `.cruft.json` is only written when plain cookiecutter made
 the repo, and the onboarding text is only printed on first generation.
 Unrendered, the file is plain Python, so tests import it and call its functions.
 """
@@ -28,6 +29,8 @@ ANSWERS_JSON = r'{{ cookiecutter | tojson }}'  # fmt: skip
 
 # The rest is plain Python, not a template. {% raw %}
 VENDOR_DIR = Path("vendor") / "livekit-platform-sdk"
+# The template checkout's folders a vendored repo gets, and where: the SDK and its stand-ins (dev dependency).
+VENDORED = {"sdk": VENDOR_DIR, "testing": Path("vendor") / "livekit-platform-testing"}
 SDK_IGNORE = shutil.ignore_patterns(
     "__pycache__",
     "*.pyc",
@@ -147,7 +150,7 @@ def template_origin(answers: Mapping[str, object]) -> TemplateOrigin:
         top = Path(_git(["rev-parse", "--show-toplevel"], checkout).strip())
         commit = _git(["rev-parse", "HEAD"], checkout).strip()
         prefix = _git(["rev-parse", "--show-prefix"], checkout).strip().rstrip("/")
-        inputs = [p.name for p in checkout.iterdir() if p.name in ("cookiecutter.json", "hooks", "sdk")]
+        inputs = [p.name for p in checkout.iterdir() if p.name in ("cookiecutter.json", "hooks", *VENDORED)]
         inputs += [p.name for p in checkout.glob("{{cookiecutter.*}}")]
         # the template's own inputs only: the rest of the repository does not shape generated repos
         status = _git(["status", "--porcelain", "--", *inputs], checkout)
@@ -260,8 +263,8 @@ def prune(root: Path, answers: Mapping[str, object]) -> list[Path]:
     return removed
 
 
-def _export_from_git(template: str, commit: str, destination: Path) -> Path:
-    """The SDK exactly as it was at the template commit that cruft generates from."""
+def _export_from_git(template: str, commit: str, root: Path) -> Path:
+    """The vendored packages exactly as they were at the template commit that cruft generates from."""
     git = shutil.which("git") or "git"
     scratch = Path(tempfile.mkdtemp(prefix="template-sdk-"))
     repo = Path(template)
@@ -282,14 +285,15 @@ def _export_from_git(template: str, commit: str, destination: Path) -> Path:
         repo = scratch / "repo"
     archive = scratch / "sdk.tar"
     subprocess.run(  # noqa: S603
-        [git, "-C", str(repo), "archive", f"--output={archive}", commit, "sdk"],
+        [git, "-C", str(repo), "archive", f"--output={archive}", commit, *VENDORED],
         check=True,
     )
     with tarfile.open(archive) as tar:
         tar.extractall(scratch / "export", filter="data")
-    shutil.copytree(scratch / "export" / "sdk", destination, ignore=SDK_IGNORE)
+    for folder, vendored in VENDORED.items():
+        shutil.copytree(scratch / "export" / folder, root / vendored, ignore=SDK_IGNORE)
     shutil.rmtree(scratch)
-    return destination
+    return root / VENDOR_DIR
 
 
 def sdk_source_dir(answers: Mapping[str, object]) -> Path | None:
@@ -307,22 +311,26 @@ def sdk_source_dir(answers: Mapping[str, object]) -> Path | None:
 
 
 def vendor_sdk(root: Path, answers: Mapping[str, object]) -> Path:
-    """Replace vendor/livekit-platform-sdk with the SDK this template release ships."""
-    destination = root / VENDOR_DIR
-    if destination.exists():
-        shutil.rmtree(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    """Replace vendor/livekit-platform-sdk and vendor/livekit-platform-testing with this release's (the
+    stand-ins come from the `testing/` beside the SDK's folder)."""
+    for vendored in VENDORED.values():
+        if (root / vendored).exists():
+            shutil.rmtree(root / vendored)
+    (root / VENDOR_DIR).parent.mkdir(parents=True, exist_ok=True)
     source = sdk_source_dir(answers)
     if source is not None:
-        shutil.copytree(source, destination, ignore=SDK_IGNORE)
-        return destination
+        for folder, vendored in VENDORED.items():
+            shutil.copytree(
+                source if folder == "sdk" else source.parent / folder, root / vendored, ignore=SDK_IGNORE
+            )
+        return root / VENDOR_DIR
     template, commit = str(answers.get("_template") or ""), str(answers.get("_commit") or "")
     if template and commit:
         try:
-            return _export_from_git(template, commit, destination)
+            return _export_from_git(template, commit, root)
         except (OSError, subprocess.CalledProcessError, tarfile.TarError) as exc:
             raise HookError(
-                f"ERROR: sdk_source: could not export sdk/ from {template} at {commit}: {exc}"
+                f"ERROR: sdk_source: could not export sdk/ and testing/ from {template} at {commit}: {exc}"
             ) from exc
     raise HookError(
         "ERROR: sdk_source: 'vendored' needs the SDK source and none was found next to the template "

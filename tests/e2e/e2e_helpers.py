@@ -15,8 +15,8 @@ from typing import Any
 
 from demo.processes import ManagedProcess, free_port, wait_for
 from demo.system import System, SystemOptions
-from demo.tenant import AgentIdentity, App
-from livekit_platform_sdk.testing.livekit_server import Worker
+from livekit_platform_testing.livekit import Worker
+from livekit_platform_testing.tenant import App, WorkloadIdentity
 
 AGENT_SCRIPT = Path(__file__).parent / "agents" / "e2e_agent.py"
 JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.")
@@ -50,7 +50,7 @@ class Deployment:
     """One system with one SDK agent running in it (workload identity) and one pre-authorized client."""
 
     system: System
-    identity: AgentIdentity
+    identity: WorkloadIdentity
     agent: ManagedProcess
     client: App
     jobs_file: Path
@@ -109,7 +109,9 @@ class Deployment:
 
 def deploy(system: System, name: str) -> Deployment:
     """Add an agent identity and a client app to the tenant and start the agent; wait until it is ready."""
-    identity = system.tenant.add_agent(system.workdir, display_name=f"{name} agent", service_account=name)
+    identity = system.tenant.add_workload_agent(
+        system.workdir / f"{name}-sa-token", display_name=f"{name} agent", service_account=name
+    )
     client = system.tenant.add_client(f"{name} client", authorized_for=[identity.app.app_id])
     readiness_port = free_port()
     jobs_file = system.workdir / f"{name}-jobs.jsonl"

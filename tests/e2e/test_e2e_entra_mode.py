@@ -29,8 +29,8 @@ from livekit import api
 from support.postgres import PostgresCluster
 
 from demo.system import System
-from demo.tenant import REGISTER_ROLE, SESSION_ROLE
-from livekit_platform_sdk.testing.livekit_server import WebhookDelivery
+from livekit_platform_testing.livekit import WebhookDelivery
+from livekit_platform_testing.tenant import REGISTER_ROLE, SESSION_ROLE
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_tokens_keep_flowing_while_the_database_is_down_and_every_audit_and_life
     deployment: Deployment, postgres: PostgresCluster
 ) -> None:
     system = deployment.system
-    sdk_less = system.tenant.add_service_principal_agent("agent without the SDK")
+    sdk_less = system.tenant.add_agent("agent without the SDK")
     postgres.stop()
     try:
         issued = []
@@ -288,7 +288,7 @@ def test_a_client_whose_session_role_is_removed_is_refused(deployment: Deploymen
     system = deployment.system
     client = system.tenant.add_client("client losing its role", authorized_for=[deployment.agent_id])
     assert system.start_session(client, deployment.agent_id).status_code == 200
-    system.entra.remove_role(client.app_id, system.tenant.platform.app_id, SESSION_ROLE)
+    system.tenant.revoke(client, SESSION_ROLE)
     refused = system.start_session(client, deployment.agent_id)
     assert refused.status_code == 403
     assert SESSION_ROLE in refused.json()["detail"]
@@ -298,7 +298,7 @@ def test_an_agent_whose_role_is_removed_is_refused_renewal_drains_and_exits_non_
     deployment: Deployment,
 ) -> None:
     system = deployment.system
-    system.entra.remove_role(deployment.agent_id, system.tenant.platform.app_id, REGISTER_ROLE)
+    system.tenant.revoke(deployment.agent_id, REGISTER_ROLE)
     code = deployment.agent.wait(timeout=120)
     assert code != 0
     output = deployment.agent.output

@@ -29,13 +29,14 @@ from docker_cli import Docker
 from netns import network_namespace
 from wheelhouse import Target, locked_pins, probe_target, wheelhouse
 
-from livekit_platform_sdk.testing.entra import EntraStandIn
-from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
-from livekit_platform_sdk.testing.platform import REGISTER_ROLE, PlatformStandIn
+from livekit_platform_testing.entra import EntraStandIn
+from livekit_platform_testing.livekit import LiveKitStandIn
+from livekit_platform_testing.platform import PlatformStandIn
+from livekit_platform_testing.tenant import Tenant
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULTS: dict[str, Any] = json.loads((REPO / "cookiecutter.json").read_text(encoding="utf-8"))
-# The vendored SDK sits inside the build context; the package source would point outside it.
+# The vendored SDK (and stand-ins) sit inside the build context; the package source would point outside it.
 ANSWERS = {"sdk_source": "vendored", "plugins": "openai", "telemetry_exporter": "none", "ci_system": "none"}
 TENANT_ID = str(DEFAULTS["entra_tenant_id"])
 AGENT_APP_ID = str(DEFAULTS["agent_entra_app_id"])
@@ -149,7 +150,7 @@ def agent_repo(tmp_path_factory: pytest.TempPathFactory, target: Target) -> Agen
 
 
 def build_requirements(repo: AgentRepo) -> list[str]:
-    """uv (the version the Dockerfile pins) and the build backends of the project and the vendored SDK."""
+    """uv (the version the Dockerfile pins) and the build backends of the project and what it vendors."""
     pinned = re.search(r"^ARG UV_VERSION=(\S+)$", (repo.path / "Dockerfile").read_text(), re.MULTILINE)
     assert pinned, "the Dockerfile has no `ARG UV_VERSION=...` line"
     requirements = [f"uv=={pinned.group(1)}"]
@@ -228,6 +229,7 @@ class OfflineStack:
 
 @pytest.fixture
 def stack(engine: Engine, agent_repo: AgentRepo, tmp_path: Path) -> Iterator[OfflineStack]:
+    # The stand-ins serve inside the engine's network namespace, so the plugin's fixtures do not fit here.
     with ExitStack() as stack:
         with network_namespace(engine.netns):
             entra = stack.enter_context(EntraStandIn(tenant_id=TENANT_ID))
@@ -235,20 +237,18 @@ def stack(engine: Engine, agent_repo: AgentRepo, tmp_path: Path) -> Iterator[Off
             platform = stack.enter_context(PlatformStandIn(entra, livekit, platform_app_id=PLATFORM_APP_ID))
         # wired as infra/ sets it up: the pod's service account federated with the agent's identity,
         # which holds the platform's register role
-        entra.register_app(
-            PLATFORM_APP_ID, display_name="LiveKit Platform Service", app_roles=[REGISTER_ROLE]
-        )
-        entra.add_managed_identity(AGENT_APP_ID, display_name=agent_repo.slug)
-        subject = f"system:serviceaccount:{agent_repo.slug}:{agent_repo.slug}"
-        entra.add_federated_credential(AGENT_APP_ID, subject=subject)
-        entra.assign_role(AGENT_APP_ID, PLATFORM_APP_ID, REGISTER_ROLE)
-        # projected volumes are world-readable files (defaultMode 0644) in a traversable directory
         token_dir = tmp_path / "azure-tokens"
-        token = entra.write_service_account_token(
-            token_dir / "azure-identity-token", namespace=agent_repo.slug, service_account=agent_repo.slug
+        identity = Tenant(entra, platform_app_id=PLATFORM_APP_ID).add_workload_agent(
+            token_dir / "azure-identity-token",
+            app_id=AGENT_APP_ID,
+            display_name=agent_repo.slug,
+            namespace=agent_repo.slug,
+            service_account=agent_repo.slug,
+            managed_identity=True,
         )
+        # projected volumes are world-readable files (defaultMode 0644) in a traversable directory
         token_dir.chmod(0o755)
-        token.chmod(0o644)
+        identity.token_file.chmod(0o644)
         ca_file = tmp_path / "stand-in-ca.pem"
         shutil.copyfile(entra.ca_file, ca_file)
         ca_file.chmod(0o644)

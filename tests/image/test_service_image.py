@@ -23,7 +23,7 @@ from livekit import api
 from netns import network_namespace
 from wheelhouse import Target, locked_pins, wheelhouse
 
-from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
+from livekit_platform_testing.livekit import LiveKitStandIn
 
 sys.path.insert(0, str(REPO / "tests"))
 from support.postgres import PostgresCluster
@@ -40,6 +40,8 @@ CONTEXT_FILES = (
     "uv.lock",
     "sdk/pyproject.toml",
     "sdk/README.md",
+    "testing/pyproject.toml",
+    "testing/README.md",
     "service/pyproject.toml",
     "service/README.md",
     "service/Dockerfile",

@@ -1,4 +1,4 @@
-"""Fixtures for the SDK tests: the Entra, LiveKit, OTLP and platform stand-ins, agent subprocesses."""
+"""Fixtures for the SDK tests: agent subprocesses (the livekit-platform-testing plugin has the stand-ins)."""
 
 from __future__ import annotations
 
@@ -9,63 +9,28 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from livekit_platform_sdk.testing.entra import EntraStandIn
-from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
-from livekit_platform_sdk.testing.otlp import OtlpStandIn
-from livekit_platform_sdk.testing.platform import REGISTER_ROLE, PlatformStandIn
+from livekit_platform_testing.platform import PlatformStandIn
+from livekit_platform_testing.tenant import App, Tenant
 
 AGENTS_DIR = Path(__file__).parent / "agents"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass(frozen=True)
-class AgentApp:
-    app_id: str
-    secret: str
-
-
 @pytest.fixture(scope="session")
-def entra() -> Iterator[EntraStandIn]:
-    with EntraStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture(scope="session")
-def platform_app_id(entra: EntraStandIn) -> str:
-    return entra.register_app(display_name="livekit platform", app_roles=[REGISTER_ROLE]).app_id
-
-
-@pytest.fixture(scope="session")
-def livekit_server() -> Iterator[LiveKitStandIn]:
-    with LiveKitStandIn(departure_timeout=2.0) as stand_in:
-        yield stand_in
+def livekit_standin_options() -> dict[str, Any]:
+    """Rooms close 2 s after their last caller leaves (the stand-in's default is 20 s)."""
+    return {"departure_timeout": 2.0}
 
 
 @pytest.fixture
-def agent_app(entra: EntraStandIn, platform_app_id: str) -> AgentApp:
-    """A fresh agent app registration allowed to register with the platform."""
-    app = entra.register_app(display_name="test agent")
-    entra.assign_role(app.app_id, platform_app_id, REGISTER_ROLE)
-    return AgentApp(app.app_id, entra.add_secret(app.app_id))
-
-
-@pytest.fixture
-def platform(
-    entra: EntraStandIn, livekit_server: LiveKitStandIn, platform_app_id: str
-) -> Iterator[PlatformStandIn]:
-    with PlatformStandIn(entra, livekit_server, platform_app_id=platform_app_id) as fake:
-        yield fake
-
-
-@pytest.fixture
-def otlp() -> Iterator[OtlpStandIn]:
-    with OtlpStandIn() as stand_in:
-        yield stand_in
+def agent_app(tenant: Tenant) -> App:
+    """A fresh agent app (client secret) allowed to register with the platform."""
+    return tenant.add_agent("test agent")
 
 
 def free_port() -> int:
@@ -80,10 +45,10 @@ def clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
-def platform_env(platform: PlatformStandIn, platform_app_id: str, **extra: str) -> dict[str, str]:
+def platform_env(platform: PlatformStandIn, **extra: str) -> dict[str, str]:
     return {
         "LIVEKIT_PLATFORM_URL": platform.url,
-        "LIVEKIT_PLATFORM_SCOPE": f"api://{platform_app_id}/.default",
+        "LIVEKIT_PLATFORM_SCOPE": platform.scope,
         "LIVEKIT_PLATFORM_RETRY_INITIAL_DELAY": "0.2",
         "LIVEKIT_PLATFORM_RETRY_MAX_DELAY": "1",
         "LIVEKIT_PLATFORM_READINESS_HOST": "127.0.0.1",

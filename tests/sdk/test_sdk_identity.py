@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import AgentApp
 
 from livekit_platform_sdk.identity import (
     AZURE_HTTP_LOGGER,
@@ -17,64 +16,63 @@ from livekit_platform_sdk.identity import (
     quiet_azure_http_logging,
 )
 from livekit_platform_sdk.settings import Settings
-from livekit_platform_sdk.testing.entra import EntraStandIn
-from livekit_platform_sdk.testing.platform import REGISTER_ROLE
+from livekit_platform_testing.entra import EntraStandIn
+from livekit_platform_testing.tenant import REGISTER_ROLE, App, Tenant
 
 
-def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], platform_app_id: str) -> Settings:
+def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], tenant: Tenant) -> Settings:
     for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("LIVEKIT_PLATFORM_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("LIVEKIT_PLATFORM_SCOPE", f"api://{platform_app_id}/.default")
+    monkeypatch.setenv("LIVEKIT_PLATFORM_SCOPE", tenant.scope)
     return Settings.from_env()
 
 
 async def test_service_principal_is_used_when_client_id_secret_and_tenant_are_set(
-    entra: EntraStandIn, platform_app_id: str, agent_app: AgentApp, monkeypatch: pytest.MonkeyPatch
+    entra_standin: EntraStandIn, tenant: Tenant, agent_app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = use_env(
-        monkeypatch, entra.service_principal_env(agent_app.app_id, agent_app.secret), platform_app_id
+        monkeypatch, entra_standin.service_principal_env(agent_app.app_id, agent_app.secret), tenant
     )
-    identity = PlatformIdentity(settings, connection_verify=str(entra.ca_file))
+    identity = PlatformIdentity(settings, connection_verify=str(entra_standin.ca_file))
     try:
         token = await identity.get_token()
     finally:
         await identity.close()
     assert identity.way == SERVICE_PRINCIPAL
-    claims = entra.verify(token.value, audience=platform_app_id)
+    claims = entra_standin.verify(token.value, audience=tenant.platform.app_id)
     assert claims["azp"] == agent_app.app_id
     assert REGISTER_ROLE in claims["roles"]
     assert token.app_id == agent_app.app_id
 
 
 async def test_workload_identity_is_used_through_the_default_chain(
-    entra: EntraStandIn, platform_app_id: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    entra_standin: EntraStandIn, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    identity_app = entra.add_managed_identity(display_name="workload")
-    entra.add_federated_credential(identity_app.app_id, subject="system:serviceaccount:agents:unit")
-    token_file = entra.write_service_account_token(
-        tmp_path / "token", namespace="agents", service_account="unit"
+    workload = tenant.add_workload_agent(
+        tmp_path / "token", display_name="workload", service_account="unit", managed_identity=True
     )
+    identity_app, token_file = workload.app, workload.token_file
     settings = use_env(
-        monkeypatch, entra.workload_identity_env(identity_app.app_id, token_file), platform_app_id
+        monkeypatch, entra_standin.workload_identity_env(identity_app.app_id, token_file), tenant
     )
-    identity = PlatformIdentity(settings, connection_verify=str(entra.ca_file))
+    identity = PlatformIdentity(settings, connection_verify=str(entra_standin.ca_file))
     try:
         token = await identity.get_token()
     finally:
         await identity.close()
     assert identity.way == DEFAULT_CHAIN
-    assert entra.verify(token.value, audience=platform_app_id)["azp"] == identity_app.app_id
+    assert entra_standin.verify(token.value, audience=tenant.platform.app_id)["azp"] == identity_app.app_id
 
 
 async def test_a_rejected_secret_is_reported_for_the_service_principal_without_the_secret(
-    entra: EntraStandIn, platform_app_id: str, agent_app: AgentApp, monkeypatch: pytest.MonkeyPatch
+    entra_standin: EntraStandIn, tenant: Tenant, agent_app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wrong = "wrong-secret-value-0123456789"
-    settings = use_env(monkeypatch, entra.service_principal_env(agent_app.app_id, wrong), platform_app_id)
-    identity = PlatformIdentity(settings, connection_verify=str(entra.ca_file))
+    settings = use_env(monkeypatch, entra_standin.service_principal_env(agent_app.app_id, wrong), tenant)
+    identity = PlatformIdentity(settings, connection_verify=str(entra_standin.ca_file))
     try:
         with pytest.raises(CredentialError) as error:
             await identity.get_token()

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from livekit_platform_sdk.testing._server import StandInServer
 from livekit_platform_sdk.transport import AiohttpTransport
+from livekit_platform_testing.server import StandInServer
 
 
 class _Echo(StandInServer):

@@ -8,13 +8,14 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import AgentApp, AgentProcess, free_port, platform_env, wait_for
+from conftest import AgentProcess, free_port, platform_env, wait_for
 from livekit import api
 
-from livekit_platform_sdk.testing.entra import EntraStandIn
-from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
-from livekit_platform_sdk.testing.otlp import OtlpStandIn
-from livekit_platform_sdk.testing.platform import REGISTER_ROLE, PlatformStandIn
+from livekit_platform_testing.entra import EntraStandIn
+from livekit_platform_testing.livekit import LiveKitStandIn
+from livekit_platform_testing.otlp import OtlpStandIn
+from livekit_platform_testing.platform import PlatformStandIn
+from livekit_platform_testing.tenant import App, Tenant
 
 StartAgent = Callable[[str, dict[str, str]], AgentProcess]
 
@@ -27,10 +28,10 @@ def readiness_status(port: int) -> int:
         return int(exc.code)
 
 
-def dispatch_token(livekit_server: LiveKitStandIn, agent_name: str, room: str, metadata: str) -> str:
+def dispatch_token(livekit_standin: LiveKitStandIn, agent_name: str, room: str, metadata: str) -> str:
     """A client's participant token whose room config dispatches ``agent_name`` (what session/start mints)."""
     return (
-        api.AccessToken(livekit_server.api_key, livekit_server.api_secret)
+        api.AccessToken(livekit_standin.api_key, livekit_standin.api_secret)
         .with_identity(f"caller-{room}")
         .with_grants(api.VideoGrants(room_join=True, room=room))
         .with_room_config(
@@ -47,24 +48,24 @@ def read_jobs(path: Path) -> list[dict[str, object]]:
 
 
 def test_service_principal_worker_uses_platform_tokens_renews_and_exits_when_revoked(
-    entra: EntraStandIn,
-    livekit_server: LiveKitStandIn,
-    platform: PlatformStandIn,
-    platform_app_id: str,
-    agent_app: AgentApp,
-    otlp: OtlpStandIn,
+    entra_standin: EntraStandIn,
+    livekit_standin: LiveKitStandIn,
+    platform_standin: PlatformStandIn,
+    tenant: Tenant,
+    agent_app: App,
+    otlp_collector: OtlpStandIn,
     start_agent: StartAgent,
     tmp_path: Path,
 ) -> None:
-    platform.token_ttl = 20  # renewal at half-life: every ~10 s
+    platform_standin.token_ttl = 20  # renewal at half-life: every ~10 s
     readiness_port = free_port()
     jobs_file = tmp_path / "jobs.jsonl"
     agent = start_agent(
         "platform_agent",
         {
-            **entra.service_principal_env(agent_app.app_id, agent_app.secret),
-            **platform_env(platform, platform_app_id, LIVEKIT_PLATFORM_READINESS_PORT=str(readiness_port)),
-            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.url,
+            **entra_standin.service_principal_env(agent_app.app_id, agent_app.secret),
+            **platform_env(platform_standin, LIVEKIT_PLATFORM_READINESS_PORT=str(readiness_port)),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_collector.url,
             "OTEL_BSP_SCHEDULE_DELAY": "200",
             "OTEL_SERVICE_NAME": "sdk-test-agent",
             "AGENT_TEST_OUTPUT": str(jobs_file),
@@ -75,16 +76,16 @@ def test_service_principal_worker_uses_platform_tokens_renews_and_exits_when_rev
     )
 
     # register -> connect: LiveKit sees the token the platform minted, under the agent's Entra app id
-    worker = livekit_server.wait_for_worker(agent_app.app_id, timeout=120)
+    worker = livekit_standin.wait_for_worker(agent_app.app_id, timeout=120)
     claims = worker.connection.claims
     assert claims is not None
-    assert claims.issuer == livekit_server.api_key
+    assert claims.issuer == livekit_standin.api_key
     assert claims.identity == f"agent-{agent_app.app_id}"
     # the worker may already have renewed while upstream started its process pool: any minted token counts
-    assert worker.connection.fingerprint in platform.minted
-    in_use = platform.minted.index(worker.connection.fingerprint)
-    assert platform.registrations[0].app_id == agent_app.app_id
-    assert platform.registrations[0].enforce_client_authz is True
+    assert worker.connection.fingerprint in platform_standin.minted
+    in_use = platform_standin.minted.index(worker.connection.fingerprint)
+    assert platform_standin.registrations[0].app_id == agent_app.app_id
+    assert platform_standin.registrations[0].enforce_client_authz is True
     wait_for(
         lambda: readiness_status(readiness_port) == 200,
         timeout=10,
@@ -93,7 +94,7 @@ def test_service_principal_worker_uses_platform_tokens_renews_and_exits_when_rev
     )
 
     # a real dispatch: the job process re-imports the agent, and ctx.api is blocked there too
-    livekit_server.join(dispatch_token(livekit_server, agent_app.app_id, "room-guard", '{"ticket": 42}'))
+    livekit_standin.join(dispatch_token(livekit_standin, agent_app.app_id, "room-guard", '{"ticket": 42}'))
     wait_for(lambda: read_jobs(jobs_file), timeout=60, what="the job ran", output=lambda: agent.output)
     job = read_jobs(jobs_file)[0]
     assert str(job["api"]).startswith("RuntimeError: JobContext.api is blocked by livekit-platform-sdk")
@@ -103,14 +104,17 @@ def test_service_principal_worker_uses_platform_tokens_renews_and_exits_when_rev
 
     # renewal hot-swaps the token; the next reconnect uses the new one
     wait_for(
-        lambda: len(platform.minted) > in_use + 1, timeout=30, what="a renewal", output=lambda: agent.output
+        lambda: len(platform_standin.minted) > in_use + 1,
+        timeout=30,
+        what="a renewal",
+        output=lambda: agent.output,
     )
-    assert livekit_server.drop_workers() >= 1
-    reconnected = livekit_server.wait_for_worker(agent_app.app_id, not_in={worker.id}, timeout=30)
-    assert reconnected.connection.fingerprint in platform.minted[in_use + 1 :]
+    assert livekit_standin.drop_workers() >= 1
+    reconnected = livekit_standin.wait_for_worker(agent_app.app_id, not_in={worker.id}, timeout=30)
+    assert reconnected.connection.fingerprint in platform_standin.minted[in_use + 1 :]
 
     # spans reached the collector, with attributes and without tokens
-    spans = otlp.wait_for_spans(
+    spans = otlp_collector.wait_for_spans(
         lambda received: (
             {"platform.register", "platform.renew", "livekit.connect"} <= {s.name for s in received}
         ),
@@ -119,7 +123,7 @@ def test_service_principal_worker_uses_platform_tokens_renews_and_exits_when_rev
     register = next(s for s in spans if s.name == "platform.register")
     assert register.scope_name == "livekit_platform_sdk"
     assert register.resource["service.name"] == "sdk-test-agent"
-    assert register.attributes["livekit_platform.url"] == platform.url
+    assert register.attributes["livekit_platform.url"] == platform_standin.url
     assert register.attributes["http.response.status_code"] == 200
     assert register.attributes["livekit_platform.attempt"] == 1
     assert register.attributes["livekit_platform.agent.app_id"] == agent_app.app_id
@@ -131,101 +135,100 @@ def test_service_principal_worker_uses_platform_tokens_renews_and_exits_when_rev
             assert "eyJ" not in str(value), f"span {span.name} carries what looks like a JWT"
 
     # revocation: the platform refuses the next renewal -> drain, exit non-zero with a clear message
-    platform.mode = "refuse"
+    platform_standin.mode = "refuse"
     assert agent.wait(timeout=60) != 0
     output = agent.output
     assert "refused to renew the LiveKit token" in output
     assert "HTTP 403" in output
     assert "LIVEKIT_API_KEY is set in the environment and is ignored" in output
     assert "devsecret" not in output
-    assert platform.registrations[-1].status == 403
+    assert platform_standin.registrations[-1].status == 403
     assert "Unclosed" not in output, output[-4000:]  # aiohttp's report of a session left open
 
 
 def test_workload_identity_worker_keeps_its_token_while_the_platform_is_down_then_renews(
-    entra: EntraStandIn,
-    livekit_server: LiveKitStandIn,
-    platform: PlatformStandIn,
-    platform_app_id: str,
+    entra_standin: EntraStandIn,
+    livekit_standin: LiveKitStandIn,
+    platform_standin: PlatformStandIn,
+    tenant: Tenant,
     start_agent: StartAgent,
     tmp_path: Path,
 ) -> None:
-    identity = entra.add_managed_identity(display_name="agent on AKS")
-    entra.add_federated_credential(identity.app_id, subject="system:serviceaccount:agents:demo-agent")
-    entra.assign_role(identity.app_id, platform_app_id, REGISTER_ROLE)
-    token_file = entra.write_service_account_token(
-        tmp_path / "sa-token", namespace="agents", service_account="demo-agent"
+    workload = tenant.add_workload_agent(
+        tmp_path / "sa-token",
+        display_name="agent on AKS",
+        namespace="agents",
+        service_account="demo-agent",
+        managed_identity=True,
     )
-    platform.token_ttl = 24  # renewal every ~12 s; the token outlives an outage of a few seconds
+    identity = workload.app
+    platform_standin.token_ttl = 24  # renewal every ~12 s; the token outlives an outage of a few seconds
     readiness_port = free_port()
     agent = start_agent(
         "platform_agent",
         {
-            **entra.workload_identity_env(identity.app_id, token_file),
-            **platform_env(platform, platform_app_id, LIVEKIT_PLATFORM_READINESS_PORT=str(readiness_port)),
+            **entra_standin.workload_identity_env(identity.app_id, workload.token_file),
+            **platform_env(platform_standin, LIVEKIT_PLATFORM_READINESS_PORT=str(readiness_port)),
             "AGENT_TEST_OUTPUT": str(tmp_path / "jobs.jsonl"),
         },
     )
-    worker = livekit_server.wait_for_worker(identity.app_id, timeout=120)
-    assert worker.connection.fingerprint in platform.minted
+    worker = livekit_standin.wait_for_worker(identity.app_id, timeout=120)
+    assert worker.connection.fingerprint in platform_standin.minted
     wait_for(
         lambda: readiness_status(readiness_port) == 200, timeout=10, what="ready", output=lambda: agent.output
     )
 
-    platform.mode = "unavailable"
+    platform_standin.mode = "unavailable"
 
     def failed() -> int:
-        return sum(1 for r in platform.registrations if r.status == 503)
+        return sum(1 for r in platform_standin.registrations if r.status == 503)
 
     wait_for(lambda: failed() >= 3, timeout=40, what="renewals failing", output=lambda: agent.output)
     # the current token is still valid: the worker stays registered and ready through the outage
     assert agent.process.poll() is None
     assert readiness_status(readiness_port) == 200
-    assert any(w.id == worker.id and w.connected for w in livekit_server.workers)
+    assert any(w.id == worker.id and w.connected for w in livekit_standin.workers)
 
-    minted_before = len(platform.minted)
-    platform.mode = "up"
+    minted_before = len(platform_standin.minted)
+    platform_standin.mode = "up"
     wait_for(
-        lambda: len(platform.minted) > minted_before,
+        lambda: len(platform_standin.minted) > minted_before,
         timeout=20,
         what="renewal after",
         output=lambda: agent.output,
     )
-    assert livekit_server.drop_workers() >= 1
-    reconnected = livekit_server.wait_for_worker(identity.app_id, not_in={worker.id}, timeout=30)
-    assert reconnected.connection.fingerprint in platform.minted[minted_before:]
+    assert livekit_standin.drop_workers() >= 1
+    reconnected = livekit_standin.wait_for_worker(identity.app_id, not_in={worker.id}, timeout=30)
+    assert reconnected.connection.fingerprint in platform_standin.minted[minted_before:]
     assert agent.stop(timeout=60) == 0
     # a clean shutdown closes every HTTP session it opened (aiohttp warns about any left open)
     assert "Unclosed" not in agent.output, agent.output[-4000:]
 
 
 def test_credential_failure_lists_every_way_tried_and_exits_non_zero(
-    entra: EntraStandIn,
-    platform: PlatformStandIn,
-    platform_app_id: str,
-    agent_app: AgentApp,
+    entra_standin: EntraStandIn,
+    platform_standin: PlatformStandIn,
+    tenant: Tenant,
+    agent_app: App,
     start_agent: StartAgent,
     tmp_path: Path,
 ) -> None:
     agent = start_agent(
         "platform_agent",
         {
-            **entra.ca_env(),
+            **entra_standin.ca_env(),
             # a half-configured service principal: no secret, no federated token file, no managed identity
-            "AZURE_AUTHORITY_HOST": entra.authority_host,
-            "AZURE_TENANT_ID": entra.tenant_id,
+            "AZURE_AUTHORITY_HOST": entra_standin.authority_host,
+            "AZURE_TENANT_ID": entra_standin.tenant_id,
             "AZURE_CLIENT_ID": agent_app.app_id,
-            **entra.managed_identity_env(),  # keeps the managed identity probe on loopback
-            **platform_env(platform, platform_app_id),
+            **entra_standin.managed_identity_env(),  # keeps the managed identity probe on loopback
+            **platform_env(platform_standin),
             "AGENT_TEST_OUTPUT": str(tmp_path / "jobs.jsonl"),
         },
     )
     assert agent.wait(timeout=120) != 0
     output = agent.output
-    assert (
-        f"could not obtain an Entra token for LIVEKIT_PLATFORM_SCOPE='api://{platform_app_id}/.default'"
-        in output
-    )
+    assert f"could not obtain an Entra token for LIVEKIT_PLATFORM_SCOPE='{tenant.scope}'" in output
     assert "service principal (ClientSecretCredential" in output
     assert "not configured: AZURE_CLIENT_SECRET not set" in output
     for credential in ("EnvironmentCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential"):
@@ -233,4 +236,4 @@ def test_credential_failure_lists_every_way_tried_and_exits_non_zero(
     assert "AzureCliCredential" in output
     assert "livekit-platform-sdk: could not obtain an Entra token" in agent.stderr_path.read_text()
     assert "AttributeError" not in output
-    assert platform.registrations == []
+    assert platform_standin.registrations == []

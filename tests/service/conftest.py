@@ -1,25 +1,16 @@
-"""Fixtures for the platform service: a migrated PostgreSQL database, a LiveKit stand-in, settings."""
+"""Fixtures for the platform service: a migrated PostgreSQL database, settings, and the stand-ins of the
+livekit-platform-testing plugin configured for the service."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from service_helpers import (
-    API_KEY,
-    API_SECRET,
-    REGISTER,
-    SESSION,
-    Tenant,
-    emptied,
-    migrated_database,
-    new_app,
-    service_env,
-)
+from service_helpers import API_KEY, API_SECRET, Parties, emptied, migrated_database, service_env
 from support.postgres import PostgresCluster
 
-from livekit_platform_sdk.testing.entra import GRAPH_APP_ID, EntraStandIn
-from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
+from livekit_platform_testing.livekit import LiveKitStandIn
+from livekit_platform_testing.tenant import Tenant
 from lkps.settings import Settings
 
 
@@ -35,47 +26,29 @@ async def db_url(pg_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def livekit() -> Iterator[LiveKitStandIn]:
-    """A LiveKit stand-in with the service's key pair; its ``GET /`` is what the health check probes."""
-    with LiveKitStandIn(api_key=API_KEY, api_secret=API_SECRET) as server:
-        yield server
+def livekit_standin_options() -> dict[str, Any]:
+    """The LiveKit stand-in gets the service's key pair; its ``GET /`` is what the health check probes."""
+    return {"api_key": API_KEY, "api_secret": API_SECRET}
 
 
 @pytest.fixture
-def settings(livekit: LiveKitStandIn, db_url: str) -> Settings:
-    return Settings.from_env(service_env(livekit.ws_url, db_url))
+def settings(livekit_standin: LiveKitStandIn, db_url: str) -> Settings:
+    return Settings.from_env(service_env(livekit_standin.ws_url, db_url))
 
 
-@pytest.fixture(scope="session")
-def tenant() -> Iterator[Tenant]:
-    """A tenant: the platform app (with Graph access), an agent, a pre-authorized client, a stranger."""
-    with EntraStandIn() as entra:
-        platform = new_app(entra, display_name="platform", app_roles=[REGISTER, SESSION])
-        entra.assign_role(platform.app_id, GRAPH_APP_ID, "Application.Read.All")
-        agent = new_app(entra, display_name="agent", exposed_scopes=["access_as_client"])
-        entra.assign_role(agent.app_id, platform.app_id, REGISTER)
-        client = new_app(entra, display_name="client")
-        entra.assign_role(client.app_id, platform.app_id, SESSION)
-        entra.pre_authorize(agent.app_id, client.app_id)
-        stranger = new_app(entra, display_name="unauthorized client")
-        entra.assign_role(stranger.app_id, platform.app_id, SESSION)
-        yield Tenant(entra, platform, agent, client, stranger)
+@pytest.fixture(scope="module")
+def parties(tenant: Tenant) -> Parties:
+    """An agent, a client pre-authorized for it and a stranger, in the plugin's ``tenant``."""
+    agent = tenant.add_agent("agent")
+    client = tenant.add_client("client", authorized_for=[agent])
+    stranger = tenant.add_client("unauthorized client")
+    return Parties(agent, client, stranger)
 
 
 @pytest.fixture
 def entra_settings(tenant: Tenant, settings: Settings) -> Settings:
     env = service_env(
-        settings.livekit_url,
-        settings.database_url,
-        LKPS_IDENTITY_MODE="entra",
-        LKPS_ENTRA_TENANT_ID=tenant.entra.tenant_id,
-        LKPS_ENTRA_AUDIENCE=f"{tenant.platform.app_id},api://{tenant.platform.app_id}",
-        LKPS_ENTRA_AUTHORITY=tenant.entra.authority_host,
-        LKPS_GRAPH_URL=tenant.entra.graph_url,
-        LKPS_GRAPH_CLIENT_ID=tenant.platform.app_id,
-        LKPS_GRAPH_CLIENT_SECRET=tenant.platform.secret,
-        # The service's HTTP clients and azure-identity's aio transport trust the stand-in's CA through it.
-        SSL_CERT_FILE=str(tenant.entra.ca_file),
+        settings.livekit_url, settings.database_url, LKPS_IDENTITY_MODE="entra", **tenant.service_env()
     )
     return Settings.from_env(env)
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import uvicorn
-from azure.identity import ClientSecretCredential
 from google.protobuf import json_format
 from livekit import api
 from livekit.protocol.webhook import WebhookEvent
@@ -24,14 +23,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 from support.postgres import PostgresCluster
 
-from livekit_platform_sdk.testing.entra import EntraStandIn
+from livekit_platform_testing.tenant import App
 from lkps import db
 from lkps.app import create_app
 from lkps.handlers import Handlers
 from lkps.server import server_config
 from lkps.settings import Settings
 
-REGISTER, SESSION = "Agent.Register", "Session.Start"
 API_KEY = "APIlkpsTestKey"
 API_SECRET = "lkps-test-secret-" + "s" * 40
 TABLES = ("agent_jobs", "agent_registrations", "agents", "webhook_events")
@@ -244,37 +242,11 @@ async def fetch_rows(url: str, query: str, **params: Any) -> list[dict[str, Any]
         await engine.dispose()
 
 
-@dataclass
-class App:
-    app_id: str
-    secret: str
+@dataclass(frozen=True)
+class Parties:
+    """Who calls the service in the entra-mode tests (apps of the ``tenant`` fixture): an agent, a client
+    pre-authorized for it, and a stranger holding the session role without that pre-authorization."""
 
-
-@dataclass
-class Tenant:
-    entra: EntraStandIn
-    platform: App
     agent: App
     client: App
     stranger: App
-
-    def token(self, who: App, *, scope: str | None = None) -> str:
-        credential = ClientSecretCredential(
-            self.entra.tenant_id,
-            who.app_id,
-            who.secret,
-            authority=self.entra.authority_host,
-            disable_instance_discovery=True,
-            connection_verify=str(self.entra.ca_file),
-        )
-        return credential.get_token(scope or f"api://{self.platform.app_id}/.default").token
-
-    async def bearer(self, who: App, *, scope: str | None = None) -> dict[str, str]:
-        token = await asyncio.to_thread(self.token, who, scope=scope)
-        return {"Authorization": f"Bearer {token}"}
-
-
-def new_app(entra: EntraStandIn, **kwargs: object) -> App:
-    """Register an app in the stand-in and give it a client secret."""
-    app_id = entra.register_app(**kwargs).app_id  # type: ignore[arg-type]
-    return App(app_id, entra.add_secret(app_id))

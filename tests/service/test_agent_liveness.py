@@ -11,16 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from service_helpers import (
-    REGISTER,
-    App,
-    Tenant,
-    fetch_rows,
-    new_agent_id,
-    new_app,
-    running_app,
-)
+from service_helpers import Parties, fetch_rows, new_agent_id, running_app
 
+from livekit_platform_testing.tenant import REGISTER_ROLE, App, Tenant
 from lkps import db
 from lkps.settings import Settings, normalize_database_url
 
@@ -38,9 +31,7 @@ class Clock:
 @pytest.fixture
 def agent(tenant: Tenant) -> App:
     """An agent app of its own holding the register role (the tests take it away)."""
-    app = new_app(tenant.entra, display_name="agent losing its role")
-    tenant.entra.assign_role(app.app_id, tenant.platform.app_id, REGISTER)
-    return app
+    return tenant.add_agent("agent losing its role")
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -53,15 +44,15 @@ def any_entra_settings(request: pytest.FixtureRequest, entra_settings: Settings,
 
 
 async def test_a_registration_refused_for_a_removed_role_revokes_the_agent_and_its_audit_rows(
-    tenant: Tenant, agent: App, any_entra_settings: Settings
+    tenant: Tenant, parties: Parties, agent: App, any_entra_settings: Settings
 ) -> None:
     settings = any_entra_settings
     body = {"agent_entra_app_id": agent.app_id}
-    client = await tenant.bearer(tenant.client)
+    client = await tenant.bearer(parties.client)
     async with running_app(settings) as app:
         registered = await app.client.post("/api/agent/register", json={}, headers=await tenant.bearer(agent))
         assert registered.status_code == 200
-        tenant.entra.remove_role(agent.app_id, tenant.platform.app_id, REGISTER)
+        tenant.revoke(agent, REGISTER_ROLE)
         refused = await app.client.post("/api/agent/register", json={}, headers=await tenant.bearer(agent))
         assert refused.status_code == 403
         # At once, before the audit writer has touched the database.
@@ -94,18 +85,18 @@ async def test_a_registration_refused_for_a_removed_role_revokes_the_agent_and_i
 
 
 async def test_restoring_the_role_and_registering_again_makes_the_agent_active(
-    tenant: Tenant, agent: App, any_entra_settings: Settings
+    tenant: Tenant, parties: Parties, agent: App, any_entra_settings: Settings
 ) -> None:
     settings = any_entra_settings
     body = {"agent_entra_app_id": agent.app_id}
-    client = await tenant.bearer(tenant.client)
+    client = await tenant.bearer(parties.client)
     no_authz = {"service_config": {"enforce_client_authz": False}}
     async with running_app(settings) as app:
         await app.client.post("/api/agent/register", json=no_authz, headers=await tenant.bearer(agent))
-        tenant.entra.remove_role(agent.app_id, tenant.platform.app_id, REGISTER)
+        tenant.revoke(agent, REGISTER_ROLE)
         await app.client.post("/api/agent/register", json=no_authz, headers=await tenant.bearer(agent))
         revoked = await app.client.post("/api/session/start", json=body, headers=client)
-        tenant.entra.assign_role(agent.app_id, tenant.platform.app_id, REGISTER)
+        tenant.grant(agent, REGISTER_ROLE)
         again = await app.client.post(
             "/api/agent/register", json=no_authz, headers=await tenant.bearer(agent)
         )
@@ -131,17 +122,17 @@ async def test_restoring_the_role_and_registering_again_makes_the_agent_active(
 
 
 async def test_a_client_token_without_the_register_role_revokes_nothing_else(
-    tenant: Tenant, entra_settings: Settings
+    tenant: Tenant, parties: Parties, entra_settings: Settings
 ) -> None:
-    body = {"agent_entra_app_id": tenant.agent.app_id}
+    body = {"agent_entra_app_id": parties.agent.app_id}
     async with running_app(entra_settings, authorizer=None) as app:
-        await app.client.post("/api/agent/register", json={}, headers=await tenant.bearer(tenant.agent))
+        await app.client.post("/api/agent/register", json={}, headers=await tenant.bearer(parties.agent))
         # The client is refused registration under its own app ID; the agent it talks to is untouched.
         refused = await app.client.post(
-            "/api/agent/register", json={}, headers=await tenant.bearer(tenant.client)
+            "/api/agent/register", json={}, headers=await tenant.bearer(parties.client)
         )
         response = await app.client.post(
-            "/api/session/start", json=body, headers=await tenant.bearer(tenant.client)
+            "/api/session/start", json=body, headers=await tenant.bearer(parties.client)
         )
     assert refused.status_code == 403
     assert response.status_code == 200, response.json()

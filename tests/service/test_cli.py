@@ -16,7 +16,7 @@ import httpx
 import pytest
 from service_helpers import API_SECRET, free_port, gateway_headers, new_agent_id, service_env
 
-from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
+from livekit_platform_testing.livekit import LiveKitStandIn
 
 
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -32,11 +32,13 @@ def lkps(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]
 
 
 @pytest.fixture
-def running(tmp_path: Path, livekit: LiveKitStandIn) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+def running(
+    tmp_path: Path, livekit_standin: LiveKitStandIn
+) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
     """``lkps dev`` on a loopback port with a fresh SQLite file; yields its URL, process and log file."""
     port = free_port()
     log = tmp_path / "lkps.log"
-    env = service_env(livekit.ws_url, f"sqlite:///{tmp_path / 'dev.db'}", LKPS_LOG_FORMAT="json")
+    env = service_env(livekit_standin.ws_url, f"sqlite:///{tmp_path / 'dev.db'}", LKPS_LOG_FORMAT="json")
     with log.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "lkps", "serve", "--host", "127.0.0.1", "--port", str(port)],

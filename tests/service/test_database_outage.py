@@ -12,17 +12,16 @@ from livekit import api
 from service_helpers import (
     API_KEY,
     API_SECRET,
-    REGISTER,
-    Tenant,
+    Parties,
     fetch_rows,
     new_agent_id,
-    new_app,
     running_app,
     sign_webhook,
 )
 from support.postgres import PostgresCluster
 from test_webhooks import T0, event, room_name
 
+from livekit_platform_testing.tenant import REGISTER_ROLE, Tenant
 from lkps.settings import Settings
 
 
@@ -100,19 +99,18 @@ async def test_registrations_during_an_outage_are_all_audited_after_restart(
 
 
 async def test_a_revocation_during_an_outage_applies_at_once_and_is_written_after_restart(
-    tenant: Tenant, entra_settings: Settings, outage: Outage
+    tenant: Tenant, parties: Parties, entra_settings: Settings, outage: Outage
 ) -> None:
-    agent = new_app(tenant.entra, display_name="agent revoked during an outage")
-    tenant.entra.assign_role(agent.app_id, tenant.platform.app_id, REGISTER)
+    agent = tenant.add_agent("agent revoked during an outage")
     body = {"agent_entra_app_id": agent.app_id}
-    client = await tenant.bearer(tenant.client)
+    client = await tenant.bearer(parties.client)
     async with running_app(entra_settings) as app:
         registered = await app.client.post("/api/agent/register", json={}, headers=await tenant.bearer(agent))
         assert registered.status_code == 200
         await app.handlers.audit.flush()
 
         await outage.begin()
-        tenant.entra.remove_role(agent.app_id, tenant.platform.app_id, REGISTER)
+        tenant.revoke(agent, REGISTER_ROLE)
         refused = await app.client.post("/api/agent/register", json={}, headers=await tenant.bearer(agent))
         assert refused.status_code == 403
         await wait_for(lambda: app.handlers.audit.failed_attempts >= 1)

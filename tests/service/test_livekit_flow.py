@@ -21,7 +21,7 @@ from service_helpers import (
     service_env,
 )
 
-from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
+from livekit_platform_testing.livekit import LiveKitStandIn
 from lkps.settings import Settings
 
 
@@ -34,7 +34,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0
 
 
 async def test_the_worker_token_opens_the_agent_websocket_and_a_forged_one_does_not(
-    settings: Settings, livekit: LiveKitStandIn
+    settings: Settings, livekit_standin: LiveKitStandIn
 ) -> None:
     agent_id = new_agent_id()
     async with served_app(settings) as served, httpx.AsyncClient(base_url=served.url) as client:
@@ -43,13 +43,17 @@ async def test_the_worker_token_opens_the_agent_websocket_and_a_forged_one_does_
         )
     token = response.json()["livekit_token"]
     async with aiohttp.ClientSession() as session:
-        ws = await session.ws_connect(f"{livekit.ws_url}/agent", headers={"Authorization": f"Bearer {token}"})
+        ws = await session.ws_connect(
+            f"{livekit_standin.ws_url}/agent", headers={"Authorization": f"Bearer {token}"}
+        )
         await ws.close()
         forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await session.ws_connect(f"{livekit.ws_url}/agent", headers={"Authorization": f"Bearer {forged}"})
+            await session.ws_connect(
+                f"{livekit_standin.ws_url}/agent", headers={"Authorization": f"Bearer {forged}"}
+            )
         assert refused.value.status == 401
-    accepted, rejected = livekit.connections[-2:]
+    accepted, rejected = livekit_standin.connections[-2:]
     assert accepted.accepted
     assert accepted.claims is not None
     assert accepted.claims.identity.startswith(f"agent-{agent_id}-")

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from service_helpers import (
     CLIENT_ID,
+    Parties,
     StaticAuthorizer,
-    Tenant,
     client_headers,
     free_port,
     gateway_headers,
@@ -26,6 +26,7 @@ from service_helpers import (
 from starlette.routing import Route
 from test_webhooks import T0, event, room_name
 
+from livekit_platform_testing.tenant import Tenant
 from lkps.graph import GraphUnavailableError
 from lkps.openapi import document
 from lkps.settings import Settings
@@ -38,6 +39,7 @@ class Context:
     gateway: Settings
     entra: Settings
     tenant: Tenant
+    parties: Parties
 
     async def call(
         self, method: str, path: str, *, settings: Settings | None = None, authorizer: Any = None, **kw: Any
@@ -63,7 +65,7 @@ async def _webhook(ctx: Context, *, tamper: bool = False) -> httpx.Response:
 
 
 async def _register_entra(ctx: Context, who: str) -> httpx.Response:
-    headers = await ctx.tenant.bearer(getattr(ctx.tenant, who))
+    headers = await ctx.tenant.bearer(getattr(ctx.parties, who))
     return await ctx.call("POST", "/api/agent/register", settings=ctx.entra, json={}, headers=headers)
 
 
@@ -191,9 +193,15 @@ def test_the_served_document_is_openapi_3_1() -> None:
 
 @pytest.mark.parametrize(("method", "path", "status"), documented())
 async def test_documented_response_happens_with_the_documented_body(
-    method: str, path: str, status: str, settings: Settings, entra_settings: Settings, tenant: Tenant
+    method: str,
+    path: str,
+    status: str,
+    settings: Settings,
+    entra_settings: Settings,
+    tenant: Tenant,
+    parties: Parties,
 ) -> None:
-    response = await SCENARIOS[(method, path, status)](Context(settings, entra_settings, tenant))
+    response = await SCENARIOS[(method, path, status)](Context(settings, entra_settings, tenant, parties))
     assert response.status_code == int(status), response.text
     content = document()["paths"][path][method]["responses"][status]["content"]
     check(content["application/json"]["schema"], response.json())

@@ -8,7 +8,6 @@ import json
 import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
-from dataclasses import fields
 from functools import cache
 from typing import Any
 
@@ -40,9 +39,9 @@ def service_header_fields() -> dict[str, str | tuple[str, ...]]:
     """The gateway header settings (``gateway_*_header`` and ``gateway_*_headers``) at their defaults."""
     settings = default_settings()
     return {
-        f.name: getattr(settings, f.name)
-        for f in fields(settings)
-        if f.name.startswith("gateway_") and f.name.endswith(("_header", "_headers"))
+        name: getattr(settings, name)
+        for name in type(settings).model_fields
+        if name.startswith("gateway_") and name.endswith(("_header", "_headers"))
     }
 
 

@@ -7,7 +7,7 @@ from typing import cast
 import pytest
 from service_helpers import StaticAuthorizer, gateway_headers, new_agent_id, running_app
 
-from livekit_platform_sdk.testing.otlp import OtlpStandIn
+from livekit_platform_testing.otlp import OtlpStandIn
 from lkps.app import create_app
 from lkps.hot_routes import HotRoutes
 from lkps.settings import Settings
@@ -17,18 +17,17 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 async def test_each_request_is_a_server_span_continuing_the_callers_trace(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, otlp_collector: OtlpStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with OtlpStandIn() as collector:
-        # The OTLP exporter reads the standard variables itself; the settings decide whether it runs.
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
-        traced = settings.model_copy(update={"otlp_endpoint": collector.url})
-        headers = gateway_headers(client_id=new_agent_id())
-        headers["traceparent"] = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
-        async with running_app(traced) as app:
-            response = await app.client.post("/api/agent/register", json={}, headers=headers)
-            await app.client.get("/nowhere")
-        spans = collector.wait_for_spans(lambda s: len(s) >= 2)
+    # The OTLP exporter reads the standard variables itself; the settings decide whether it runs.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_collector.url)
+    traced = settings.model_copy(update={"otlp_endpoint": otlp_collector.url})
+    headers = gateway_headers(client_id=new_agent_id())
+    headers["traceparent"] = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+    async with running_app(traced) as app:
+        response = await app.client.post("/api/agent/register", json={}, headers=headers)
+        await app.client.get("/nowhere")
+    spans = otlp_collector.wait_for_spans(lambda s: len(s) >= 2)
 
     register = next(s for s in spans if s.name == "POST /api/agent/register")
     assert register.kind == 2  # SERVER

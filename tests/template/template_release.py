@@ -11,8 +11,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = "{{cookiecutter.agent_slug}}"
-# What cookiecutter and the post-gen hook read: questions, hooks, the generated repo, the SDK it vendors.
-TEMPLATE_INPUTS = ("cookiecutter.json", "hooks", TEMPLATE_DIR, "sdk")
+# What cookiecutter and the post-gen hook read: questions, hooks, the generated repo, the packages it vendors.
+TEMPLATE_INPUTS = ("cookiecutter.json", "hooks", TEMPLATE_DIR, "sdk", "testing")
 CACHES = shutil.ignore_patterns(
     "__pycache__",
     "*.pyc",

@@ -167,21 +167,22 @@ def test_package_sdk_source_pins_the_version_range_without_a_local_path(baker: B
 
     pyproject = (baked.path / "pyproject.toml").read_text()
     assert '"livekit-platform-sdk[openai,silero]>=0.1,<0.2"' in pyproject
+    assert '"livekit-platform-testing>=0.1,<0.2"' in pyproject, "the stand-ins: same range, dev dependency"
     assert "[tool.uv.sources]" not in pyproject
     assert not (baked.path / "vendor").exists()
 
 
-def test_vendored_sdk_is_copied_without_caches(baker: Baker) -> None:
+def test_vendored_sdk_and_stand_ins_are_copied_without_caches(baker: Baker) -> None:
     baked = baker.bake(sdk_source="vendored")
 
-    vendored = baked.path / "vendor" / "livekit-platform-sdk"
-    assert (vendored / "pyproject.toml").read_text() == (SDK_DIR / "pyproject.toml").read_text()
-    assert (vendored / "src" / "livekit_platform_sdk" / "__init__.py").is_file()
-    assert not list(vendored.rglob("__pycache__"))
-    assert (
-        'livekit-platform-sdk = { path = "vendor/livekit-platform-sdk" }'
-        in (baked.path / "pyproject.toml").read_text()
-    )
+    pyproject = (baked.path / "pyproject.toml").read_text()
+    for folder, package in (("sdk", "livekit_platform_sdk"), ("testing", "livekit_platform_testing")):
+        distribution = package.replace("_", "-")
+        vendored = baked.path / "vendor" / distribution
+        assert (vendored / "pyproject.toml").read_text() == (REPO / folder / "pyproject.toml").read_text()
+        assert (vendored / "src" / package / "__init__.py").is_file()
+        assert not list(vendored.rglob("__pycache__"))
+        assert f'{distribution} = {{ path = "vendor/{distribution}" }}' in pyproject
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -58,6 +58,7 @@ def test_only_the_chosen_options_files_exist(baked: Baked) -> None:
         "azure-pipelines.yml": answers["ci_system"] == "azure_pipelines",
         f"src/{answers['package_name']}/telemetry.py": answers["telemetry_exporter"] == "azure_monitor",
         "vendor/livekit-platform-sdk/pyproject.toml": answers["sdk_source"] == "vendored",
+        "vendor/livekit-platform-testing/pyproject.toml": answers["sdk_source"] == "vendored",
     }
 
     assert {name: (root / name).exists() for name in expected} == expected

@@ -196,6 +196,8 @@ def test_update_brings_the_release_and_keeps_the_teams_files(
     assert vendored.read_text() == (template.path / "sdk" / "pyproject.toml").read_text(), (
         "SDK 0.2.0 vendored"
     )
+    stand_ins = project / "vendor" / "livekit-platform-testing" / "pyproject.toml"
+    assert stand_ins.read_text() == (template.path / "testing" / "pyproject.toml").read_text()
     state = cruft_state(project)
     assert (state["commit"], state["context"]["cookiecutter"]["_template_version"]) == (release, "0.2.0")
     assert state["skip"] == post_gen.team_owned_paths(state["context"]["cookiecutter"])

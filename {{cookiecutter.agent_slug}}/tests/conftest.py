@@ -1,4 +1,5 @@
-"""Fixtures: the offline stack (stand-ins wired as on AKS) and the agent as a real `python -m` process."""
+"""Fixtures: the offline stack (the stand-ins of livekit-platform-testing's pytest plugin, wired as on AKS)
+and the agent as a real `python -m` process."""
 
 from __future__ import annotations
 
@@ -9,18 +10,56 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from livekit_platform_testing.entra import EntraStandIn
+from livekit_platform_testing.livekit import LiveKitStandIn
+from livekit_platform_testing.platform import PlatformStandIn
+from livekit_platform_testing.tenant import Tenant, WorkloadIdentity
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from offline_stack import PACKAGE, OfflineStack, free_port
+from offline_stack import (
+    ENTRA_OPTIONS,
+    LIVEKIT_OPTIONS,
+    PACKAGE,
+    TENANT_OPTIONS,
+    OfflineStack,
+    add_agent_identity,
+    free_port,
+)
+
+
+@pytest.fixture(scope="session")
+def entra_standin_options() -> dict[str, Any]:
+    return ENTRA_OPTIONS
+
+
+@pytest.fixture(scope="session")
+def livekit_standin_options() -> dict[str, Any]:
+    return LIVEKIT_OPTIONS
+
+
+@pytest.fixture(scope="session")
+def tenant_options() -> dict[str, Any]:
+    return TENANT_OPTIONS
+
+
+@pytest.fixture(scope="module")
+def agent_identity(tenant: Tenant, tmp_path_factory: pytest.TempPathFactory) -> WorkloadIdentity:
+    return add_agent_identity(tenant, tmp_path_factory.mktemp("azure-tokens"))
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[OfflineStack]:
-    with OfflineStack.start(tmp_path) as offline:
-        yield offline
+def stack(
+    entra_standin: EntraStandIn,
+    livekit_standin: LiveKitStandIn,
+    platform_standin: PlatformStandIn,
+    agent_identity: WorkloadIdentity,
+) -> OfflineStack:
+    """The same stack as `make offline`, from the plugin's fixtures."""
+    return OfflineStack(entra_standin, livekit_standin, platform_standin, agent_identity)
 
 
 class AgentProcess:

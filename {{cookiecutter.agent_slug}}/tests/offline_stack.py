@@ -17,10 +17,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from livekit_platform_sdk.testing.entra import EntraStandIn
-from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
-from livekit_platform_sdk.testing.platform import REGISTER_ROLE, PlatformStandIn
+from livekit_platform_testing.entra import EntraStandIn
+from livekit_platform_testing.livekit import LiveKitStandIn
+from livekit_platform_testing.platform import PlatformStandIn
+from livekit_platform_testing.tenant import Tenant, WorkloadIdentity
 
 # The answers this repo was generated with: the stand-ins use the same IDs and names as the real systems.
 TENANT_ID = "{{ cookiecutter.entra_tenant_id }}"
@@ -30,6 +32,11 @@ NAMESPACE = "{{ cookiecutter.aks_namespace }}"
 SERVICE_ACCOUNT = "{{ cookiecutter.agent_slug }}"
 PACKAGE = "{{ cookiecutter.package_name }}"
 
+# How the stand-ins are set up, here and by the pytest fixtures (tests/conftest.py passes them on).
+ENTRA_OPTIONS: dict[str, Any] = {"tenant_id": TENANT_ID}
+LIVEKIT_OPTIONS: dict[str, Any] = {"departure_timeout": 2.0}
+TENANT_OPTIONS: dict[str, Any] = {"platform_app_id": PLATFORM_APP_ID}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -37,32 +44,37 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def add_agent_identity(tenant: Tenant, token_dir: Path) -> WorkloadIdentity:
+    """The agent's identity as infra/ creates it: a managed identity federated with the chart's service
+    account and holding the platform's register role; the projected token is written to `token_dir`."""
+    return tenant.add_workload_agent(
+        token_dir / "azure-identity-token",
+        app_id=AGENT_APP_ID,
+        display_name=SERVICE_ACCOUNT,
+        namespace=NAMESPACE,
+        service_account=SERVICE_ACCOUNT,
+        managed_identity=True,
+    )
+
+
 @dataclass
 class OfflineStack:
     entra: EntraStandIn
     livekit: LiveKitStandIn
     platform: PlatformStandIn
-    token_file: Path
+    identity: WorkloadIdentity
 
     @classmethod
     @contextmanager
     def start(cls, workdir: Path) -> Iterator[OfflineStack]:
         with ExitStack() as stack:
-            entra = stack.enter_context(EntraStandIn(tenant_id=TENANT_ID))
-            livekit = stack.enter_context(LiveKitStandIn(departure_timeout=2.0))
-            platform = stack.enter_context(PlatformStandIn(entra, livekit, platform_app_id=PLATFORM_APP_ID))
-            entra.register_app(
-                PLATFORM_APP_ID, display_name="LiveKit Platform Service", app_roles=[REGISTER_ROLE]
+            entra = stack.enter_context(EntraStandIn(**ENTRA_OPTIONS))
+            livekit = stack.enter_context(LiveKitStandIn(**LIVEKIT_OPTIONS))
+            tenant = Tenant(entra, **TENANT_OPTIONS)
+            platform = stack.enter_context(
+                PlatformStandIn(entra, livekit, platform_app_id=tenant.platform.app_id)
             )
-            entra.add_managed_identity(AGENT_APP_ID, display_name=SERVICE_ACCOUNT)
-            entra.add_federated_credential(
-                AGENT_APP_ID, subject=f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
-            )
-            entra.assign_role(AGENT_APP_ID, PLATFORM_APP_ID, REGISTER_ROLE)
-            token_file = entra.write_service_account_token(
-                workdir / "azure-identity-token", namespace=NAMESPACE, service_account=SERVICE_ACCOUNT
-            )
-            yield cls(entra, livekit, platform, token_file)
+            yield cls(entra, livekit, platform, add_agent_identity(tenant, workdir))
 
     def agent_env(self, *, health_port: int, readiness_port: int) -> dict[str, str]:
         """The environment the chart and the workload identity webhook give the pod, on the stand-ins."""
@@ -71,7 +83,7 @@ class OfflineStack:
         }
         return {
             **machine,
-            **self.entra.workload_identity_env(AGENT_APP_ID, self.token_file),
+            **self.entra.workload_identity_env(AGENT_APP_ID, self.identity.token_file),
             "LIVEKIT_PLATFORM_URL": self.platform.url,
             "LIVEKIT_PLATFORM_SCOPE": self.platform.scope,
             "LIVEKIT_PLATFORM_READINESS_PORT": str(readiness_port),

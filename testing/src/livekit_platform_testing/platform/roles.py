@@ -1,0 +1,10 @@
+"""The platform's names in Entra: its app roles and the scope agents expose to clients."""
+
+REGISTER_ROLE = "Agent.Register"
+"""App role an agent holds to call ``POST /api/agent/register``."""
+SESSION_ROLE = "Session.Start"
+"""App role a client holds to call ``POST /api/session/start``."""
+CLIENT_SCOPE = "access_as_client"
+"""Delegated scope an agent app exposes; a client pre-authorized for it may start sessions with the agent."""
+GRAPH_READ_ROLE = "Application.Read.All"
+"""Microsoft Graph application permission the platform reads agents' pre-authorized clients with."""
