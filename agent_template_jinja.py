@@ -16,6 +16,7 @@ import re
 import shlex
 import sys
 import tempfile
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +29,8 @@ from jinja2.ext import Extension
 MARKERS = ("{{", "{%", "{#")
 # How the template's file and folder names use answers: `{{cookiecutter.agent_slug}}`.
 PATH_FRAGMENT = re.compile(r"\{\{cookiecutter\.[a-z_]+\}\}")
+# Characters `quoted` writes as \\uXXXX: controls, format characters, private use, unassigned, separators.
+ESCAPED = {"Cc", "Cf", "Co", "Cn", "Zl", "Zp"}
 QUESTION_OF_ERROR = re.compile(r"^ERROR: (\w+): ", re.MULTILINE)
 REFERENCE = re.compile(r"cookiecutter\.(\w+)")
 # The commands the docs give; a re-run command is printed in the same form.
@@ -59,8 +62,9 @@ COOKIECUTTER_VALUE_OPTIONS = {
 
 def literal(source: str) -> str:
     """Jinja source that renders exactly ``source`` and evaluates none of it: each `{` is printed by an
-    expression of its own, so no variable, block or comment can open."""
-    return source.replace("{", '{{ "{" }}')
+    expression of its own, so no variable, block or comment can open (and each carriage return too, which
+    Jinja would otherwise turn into a newline)."""
+    return source.replace("{", '{{ "{" }}').replace("\r", '{{ "\\r" }}')
 
 
 def _strings(value: object) -> Iterator[str]:
@@ -96,9 +100,14 @@ def load_checks(root: Path) -> ModuleType:
 
 def quoted(value: object) -> str:
     """A double-quoted string literal that JSON, YAML, TOML and Python all read back as ``value``."""
-    text = json.dumps(str(value), ensure_ascii=False)
-    # raw line separators are line breaks to YAML (NEL) and to JavaScript-style readers
-    return text.replace("\x85", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    text = str(value)
+    if any(unicodedata.category(ch) == "Cs" for ch in text):
+        raise ValueError(f"{text!r}: a lone surrogate cannot be written as text")
+    # JSON escapes C0 controls; YAML and TOML also refuse DEL, C1 controls, separators and noncharacters raw
+    return "".join(
+        f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF and unicodedata.category(ch) in ESCAPED else ch
+        for ch in json.dumps(text, ensure_ascii=False)
+    )
 
 
 def docker_quoted(value: object) -> str:
@@ -110,8 +119,9 @@ def docker_quoted(value: object) -> str:
 
 
 def bicep_quoted(value: object) -> str:
-    """A Bicep single-quoted string: backslash, quote, `${` (interpolation) and line breaks escaped."""
-    escapes = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    """A Bicep single-quoted string: quote, `${` (interpolation) and line breaks escaped. A backslash is
+    written as \\u{5C}, which Bicep reads as one backslash and no parser can take for the start of `\\'`."""
+    escapes = {"\\": "\\u{5C}", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
     text = "".join(escapes.get(ch, ch) for ch in str(value)).replace("${", "\\${")
     return f"'{text}'"
 
