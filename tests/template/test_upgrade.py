@@ -25,6 +25,9 @@ from cookiecutter.main import cookiecutter
 from template_release import TEMPLATE_DIR, TemplateRepo, commit_all, git, init_project
 from test_generated_repo import run
 
+# The one way to create a repo, as README.md, docs/getting-started.md and docs/upgrading.md give it.
+CREATE = "uvx --from cruft==2.16.0 cruft create <template git URL> --checkout vX.Y.Z"
+CRUFT_PIN = "cruft==2.16.0"
 CHART = TEMPLATE_DIR + "/charts/{{cookiecutter.agent_slug}}"
 TEMPLATE_AGENT = TEMPLATE_DIR + "/src/{{cookiecutter.package_name}}/agent.py"
 NEW_LABEL = 'LABEL org.example.agent-template="0.2.0"'
@@ -129,18 +132,56 @@ def files(root: Path) -> dict[str, bytes]:
     }
 
 
+def shell_commands(markdown: str) -> list[str]:
+    """The commands in a page's ```sh blocks, comments removed."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", markdown, re.MULTILINE | re.DOTALL)
+    return [line.split("  #")[0].strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_the_docs_give_one_way_to_create_and_one_way_to_update() -> None:
+    pages = {
+        name: (REPO / name).read_text()
+        for name in ("README.md", "docs/getting-started.md", "docs/upgrading.md")
+    }
+    generated_readme = (REPO / TEMPLATE_DIR / "README.md").read_text()
+
+    for name, text in pages.items():
+        commands = shell_commands(text)
+        creates = [
+            c for c in commands if "cruft create" in c or c.startswith(("cookiecutter", "uvx cookiecutter"))
+        ]
+        assert creates == [CREATE], f"{name}: {creates}"
+    assert "make update" in shell_commands(pages["README.md"])
+    assert any(c.startswith("make update") for c in shell_commands(pages["docs/upgrading.md"]))
+    assert any(c.startswith("make update") for c in shell_commands(generated_readme))
+
+
+def test_every_cruft_command_runs_the_same_pinned_release() -> None:
+    generated = REPO / TEMPLATE_DIR
+    texts = {
+        "Makefile": (generated / "Makefile").read_text(),
+        "ci.yml": (generated / ".github" / "workflows" / "ci.yml").read_text(),
+        "azure-pipelines.yml": (generated / "azure-pipelines.yml").read_text(),
+        "agent_template_jinja.py": (REPO / "agent_template_jinja.py").read_text(),
+    }
+
+    for name, text in texts.items():
+        assert set(re.findall(r"cruft==[\d.]+", text)) == {CRUFT_PIN}, name
+
+
 def test_cruft_create_gives_a_repo_whose_own_checks_pass_with_no_manual_step(
     template: TemplateRepo, tmp_path: Path
 ) -> None:
     answers = tmp_path / "answers.json"
     answers.write_text(json.dumps(REQUIRED_ANSWERS))
+    documented = CREATE.replace("<template git URL>", str(template.path)).replace("vX.Y.Z", "v0.1.0").split()
+    assert documented[:4] == ["uvx", "--from", CRUFT_PIN, "cruft"]
+    (tmp_path / "out").mkdir()
 
-    # the documented command (uvx runs this same cruft release), answers from a file instead of prompts
+    # the documented command (this cruft is the pinned release uvx runs), answers from a file, not prompts
     created = subprocess.run(
-        [
-            *(sys.executable, "-m", "cruft", "create", str(template.path), "--checkout", "v0.1.0"),
-            *("--no-input", "--extra-context-file", str(answers), "--output-dir", str(tmp_path / "out")),
-        ],
+        [sys.executable, "-m", *documented[3:], "--no-input", "--extra-context-file", str(answers)],
+        cwd=tmp_path / "out",
         capture_output=True,
         text=True,
         timeout=300,
