@@ -227,6 +227,17 @@ def test_plain_cookiecutter_then_make_link_records_what_cruft_create_records(
     assert leftovers_check(plain).returncode == 0
     assert cruft.check(plain)
 
+    # and it takes the next release like any other repo
+    init_project(plain)
+    agent = plain / "src" / "support_assistant" / "agent.py"
+    agent.write_text(agent.read_text().replace("Keep answers short", "Keep answers short and warm"))
+    commit_all(plain, "Team change")
+    release = release_0_2_0(template)
+    update(plain)  # `make update` runs this, then `uv lock` (the vendored case shows the whole target)
+    assert cruft_state(plain)["commit"] == release
+    assert (plain / "Dockerfile").read_text().endswith(NEW_LABEL + "\n")
+    assert "Keep answers short and warm" in agent.read_text(), "the team's file was skipped"
+
 
 def test_make_link_refuses_jinja_in_the_kept_answers(template: TemplateRepo, tmp_path: Path) -> None:
     plain = generate(template, tmp_path / "plain")
