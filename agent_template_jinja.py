@@ -234,7 +234,7 @@ class AgentTemplate(Extension):
         if tool is None:
             return "Nothing was generated: fix the answers above and run again."
         command, args = tool
-        if command in ("cruft update", "cruft diff", "cruft link"):
+        if command not in ("cookiecutter", "cruft create"):  # cruft update, diff or link
             return (
                 "Nothing was changed: these answers come from .cruft.json (and ANSWERS or the extra context "
                 "given): correct them there and run the same command again."
@@ -265,13 +265,11 @@ class AgentTemplate(Extension):
             )
             line = shlex.join([*COOKIECUTTER, "--replay-file", path, *rest])
             how = "it asks only the questions above"
-        elif command == "cruft create":
+        else:
             drop = {"--no-input", "-y", "--extra-context", "--extra-context-file", "-E"}
             rest = without(args, drop, CRUFT_CREATE_VALUE_OPTIONS, extra_context=False)
             line = shlex.join([*CRUFT, "create", *rest, "--extra-context-file", path])
             how = "Enter keeps each kept answer"
-        else:
-            return f"Nothing was generated. The other answers are kept in {path}."
         return f"Nothing was generated. The other answers are kept in {path}; run again ({how}):\n  {line}"
 
     def ask_again(

@@ -424,6 +424,23 @@ def test_changing_one_answer_rerenders_only_what_it_controls(
     assert after["commit"] == before["commit"]
 
 
+def test_make_update_with_a_bad_answer_changes_nothing_and_says_why(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    project = create(template, tmp_path / "out")
+    init_project(project)
+
+    result = make(project, "update", ANSWERS=json.dumps({"container_registry": "docker.io/contoso"}))
+
+    assert result.returncode != 0
+    assert (
+        "ERROR: container_registry: 'docker.io/contoso' is not an Azure Container Registry" in result.stderr
+    )
+    assert "Nothing was changed: these answers come from .cruft.json (and ANSWERS" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert git(project, "status", "--porcelain") == ""
+
+
 def test_generated_ci_fails_when_behind_the_template_without_blocking_deploys(baker: Baker) -> None:
     github = baker.bake(ci_system="github").path
     workflow = yaml.safe_load((github / ".github" / "workflows" / "ci.yml").read_text())
