@@ -116,6 +116,25 @@ def test_cruft_create_refuses_a_jinja_answer_without_a_traceback(tmp_path: Path)
     kept = json.loads(Path(rerun[-1]).read_text())
     assert "description" not in kept, "the bad answer is asked again"
     assert kept["platform_url_prod"] == REQUIRED_ANSWERS["platform_url_prod"]
+
+    # the printed command (this cruft is the release uvx runs): Enter keeps every kept answer, one is typed
+    questions = [
+        key for key in json.loads((REPO / "cookiecutter.json").read_text()) if not key.startswith("_")
+    ]
+    typed = "\n" * questions.index("description") + "Tells callers where their order is.\n" + "\n" * 40
+    again = subprocess.run(
+        [sys.executable, "-m", *rerun[3:], "--output-dir", str(tmp_path / "out")],
+        cwd=tmp_path,
+        input=typed,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    context = json.loads((tmp_path / "out" / "support-assistant" / ".cruft.json").read_text())["context"]
+    assert context["cookiecutter"]["description"] == "Tells callers where their order is."
+    assert context["cookiecutter"]["platform_url_prod"] == REQUIRED_ANSWERS["platform_url_prod"]
     Path(rerun[-1]).unlink()
 
 
