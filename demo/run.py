@@ -36,6 +36,15 @@ from demo.system import System, SystemOptions  # noqa: E402
 
 AGENT_NAME = "Demo Agent"
 NAMESPACE = "demo-agents"
+# The template's identity and URL answers have no defaults: the demo gives its own (its agent reaches the
+# platform through the stand-ins' URLs, set in its environment, not through these).
+OWNERSHIP_AND_DEPLOYMENT = {
+    "owner_contact": "demo-agents@contoso.com",
+    "codeowners": "@contoso/demo-agents",
+    "platform_url_nonprod": "https://livekit-platform.nonprod.contoso.com",
+    "platform_url_prod": "https://livekit-platform.contoso.com",
+    "container_registry": "contosodemo.azurecr.io",
+}
 # The agent's token lives 60 s (the service's minimum) and the SDK renews it at half-life.
 TOKEN_TTL = 60
 FINAL_STATUSES = ("completed", "agent_never_joined", "failed")
@@ -58,7 +67,8 @@ def python_answer() -> str | None:
 
 
 def bake(workdir: Path, *, tenant_id: str, agent_id: str, platform_id: str) -> Path:
-    """``cookiecutter --no-input`` on this checkout, the SDK taken from this checkout; returns the repo."""
+    """``cookiecutter --no-input`` on this checkout with every required answer given, the SDK taken from this
+    checkout; returns the repo."""
     config = workdir / "cookiecutter.yaml"
     config.write_text(f"cookiecutters_dir: {workdir / 'cc'}\nreplay_dir: {workdir / 'cc-replay'}\n")
     answers = {
@@ -67,6 +77,7 @@ def bake(workdir: Path, *, tenant_id: str, agent_id: str, platform_id: str) -> P
         "entra_tenant_id": tenant_id,
         "agent_entra_app_id": agent_id,
         "platform_app_id": platform_id,
+        **OWNERSHIP_AND_DEPLOYMENT,
         "_sdk_path": str(REPO / "sdk"),
     }
     if python_answer():

@@ -1,19 +1,20 @@
 """Shape the generated repo to the answers: drop unchosen options' files, vendor the SDK and its stand-ins,
-record its origin.
+print next steps.
 
 Runs with the generated repo as working directory, on first generation and again on every `cruft update`
 and `cruft diff` (into a fresh temporary copy), so every step is idempotent: removing a missing file is a
-no-op, the vendored SDK and stand-ins are replaced, `.cruft.json` is only written when plain cookiecutter made
-the repo, and the onboarding text is only printed on first generation.
+no-op and the vendored SDK and stand-ins are replaced as a whole. It never writes `.cruft.json`: `cruft
+create` does, and a repo made with plain cookiecutter gets it from `make link` (`cruft link`), fed the
+answers kept here.
 Unrendered, the file is plain Python, so tests import it and call its functions.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,6 @@ import tarfile
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
 
 # Rendered by cookiecutter into a raw string holding JSON: tojson escapes single quotes (not double ones),
 # so no answer can end the string.
@@ -44,45 +44,17 @@ SDK_IGNORE = shutil.ignore_patterns(
 )
 
 
-CRUFT_FILE = ".cruft.json"
-# Keys plain cookiecutter adds to the context that cruft never records: paths on the generating machine.
-COOKIECUTTER_ONLY_KEYS = ("_output_dir", "_repo_dir", "_checkout")
-# Private answers that only make sense on the generating machine, recorded as their cookiecutter.json
-# default. cruft never feeds private keys back into an update (it re-reads them from the new release), so
-# the recorded value is informational only.
-MACHINE_SPECIFIC_DEFAULTS = {"_sdk_path": ""}
-# cookiecutter's remote template forms: URLs (https:, git+ssh:, file:), abbreviations (gh:, gl:, bb:) and
-# scp-like git@host:path. A local path has none of these prefixes.
-REMOTE_TEMPLATE_RE = re.compile(r"^([A-Za-z][\w+.-]+:|[\w.-]+@[\w.-]+:)")
+# Written only when plain cookiecutter made the repo: the answers `make link` hands to `cruft link`, which
+# then writes .cruft.json itself (cruft create writes it directly; cruft update owns it).
+LINK_ANSWERS = ".cookiecutter-answers.json"
+# `make update` sets it: the hook then renders a throwaway copy for cruft to diff, and onboarding is not news.
+UPDATE_ENV = "AGENT_TEMPLATE_UPDATE"
+# A template argument `cruft link` can clone again: a URL, scp-like git@host:path, or an absolute path.
+CLONABLE_RE = re.compile(r"^([A-Za-z][\w+.-]*://|[\w.-]+@[\w.-]+:|/)")
 
 
 class HookError(RuntimeError):
     """A step failed in a way the user must fix; the message says how."""
-
-
-class TemplateOrigin(NamedTuple):
-    """Where a generation came from, as cruft records it."""
-
-    template: str
-    commit: str
-    directory: str | None
-    uncommitted: list[str]
-    question_order: list[str]
-
-
-def team_owned_paths(answers: Mapping[str, object]) -> list[str]:
-    """Files the agent team owns: listed in .cruft.json `skip`, so template updates never touch them.
-
-    scripts/check_template_update.py in the generated repo holds the same list (to repair a `skip` that
-    `cruft create` could not write); tests/template/test_upgrade.py proves the two agree.
-    """
-    package, slug = answers["package_name"], answers["agent_slug"]
-    return [
-        f"src/{package}/agent.py",
-        "tests/test_local_time_tool.py",
-        f"charts/{slug}/values-team-nonprod.yaml",
-        f"charts/{slug}/values-team-prod.yaml",
-    ]
 
 
 def generated_by_cruft(answers: Mapping[str, object]) -> bool:
@@ -90,142 +62,38 @@ def generated_by_cruft(answers: Mapping[str, object]) -> bool:
     return "_commit" in answers
 
 
-def regenerating_for_cruft(answers: Mapping[str, object], cwd: Path) -> bool:
-    """True while `cruft update`/`cruft diff` renders a throwaway copy to diff against the project.
-
-    cruft has no flag for this (cruft/cruft#143); it renders into a fresh `tempfile.TemporaryDirectory()`
-    (`utils/generate.py: _generate_output`), so the repo lands at <tempdir>/tmpXXXXXXXX/<slug>.
-    """
-    if not generated_by_cruft(answers):
-        return False
-    parent = cwd.resolve().parent
-    return parent.name.startswith("tmp") and parent.parent == Path(tempfile.gettempdir()).resolve()
-
-
-def _git(args: list[str], cwd: Path) -> str:
-    git = shutil.which("git") or "git"
-    # fixed argv: git plumbing on the template checkout
-    result = subprocess.run(  # noqa: S603
-        [git, *args], cwd=cwd, capture_output=True, text=True, check=True
-    )
-    return result.stdout
-
-
-def _parent_process_cwd() -> Path | None:
-    # cookiecutter runs hooks from inside the template directory (hooks.run_hook_from_repo_dir: work_in)
-    try:
-        return Path(os.readlink(f"/proc/{os.getppid()}/cwd"))
-    except OSError:
-        return None
-
-
 def find_template_checkout(answers: Mapping[str, object]) -> Path | None:
-    """The template directory cookiecutter rendered (its `_repo_dir`, made absolute), or None."""
-    raw = str(answers.get("_repo_dir") or "")
-    if not raw:
-        return None
-    candidates = [Path(raw)] if Path(raw).is_absolute() else []
-    if not candidates:
-        # relative to the directory cookiecutter was started from: the shell's PWD, else (Linux) the
-        # cookiecutter process's own working directory, which is the template while hooks run
-        if os.environ.get("PWD"):
-            candidates.append(Path(os.environ["PWD"]) / raw)
-        parent_cwd = _parent_process_cwd()
-        if parent_cwd is not None:
-            candidates.append(parent_cwd)
-    for candidate in candidates:
-        if (candidate / "cookiecutter.json").is_file() and (candidate / "hooks").is_dir():
-            return candidate.resolve()
+    """The template directory plain cookiecutter rendered: its `_repo_dir`, when that is an absolute path (a
+    clone of a git URL always is; a local template is as the user typed it, relative to a directory this hook
+    cannot know)."""
+    raw = Path(str(answers.get("_repo_dir") or ""))
+    if raw.is_absolute() and (raw / "cookiecutter.json").is_file() and (raw / "hooks").is_dir():
+        return raw
     return None
 
 
-def template_origin(answers: Mapping[str, object]) -> TemplateOrigin:
-    """Template source, commit and sub-directory of a plain cookiecutter run, read from the checkout's git."""
-    checkout = find_template_checkout(answers)
-    if checkout is None:
-        raise HookError(
-            f"could not locate the template directory {answers.get('_repo_dir')!r} that cookiecutter used"
-        )
-    try:
-        top = Path(_git(["rev-parse", "--show-toplevel"], checkout).strip())
-        commit = _git(["rev-parse", "HEAD"], checkout).strip()
-        prefix = _git(["rev-parse", "--show-prefix"], checkout).strip().rstrip("/")
-        inputs = [p.name for p in checkout.iterdir() if p.name in ("cookiecutter.json", "hooks", *VENDORED)]
-        inputs += [p.name for p in checkout.glob("{{cookiecutter.*}}")]
-        # the template's own inputs only: the rest of the repository does not shape generated repos
-        status = _git(["status", "--porcelain", "--", *inputs], checkout)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise HookError(f"the template at {checkout} is not a git checkout with a commit ({exc})") from exc
+def link_answers(answers: Mapping[str, object]) -> dict[str, object]:
+    """The questions' answers as `cruft link --extra-context` takes them (private keys come from the
+    template)."""
+    return {key: value for key, value in answers.items() if not key.startswith("_")}
+
+
+def write_link_answers(root: Path, answers: Mapping[str, object]) -> bool:
+    """Keep the answers for `make link` when plain cookiecutter made the repo; True when written."""
+    if generated_by_cruft(answers) or (root / ".cruft.json").exists():
+        return False
+    text = json.dumps(link_answers(answers), ensure_ascii=False, indent=2) + "\n"
+    (root / LINK_ANSWERS).write_text(text, encoding="utf-8")
+    return True
+
+
+def link_command(answers: Mapping[str, object]) -> str:
+    """`make link` with the template and release cookiecutter was given, where cruft can clone them as
+    they are."""
     template = str(answers.get("_template") or "")
-    if REMOTE_TEMPLATE_RE.match(template):
-        # cookiecutter cloned it: the clone's origin is the expanded URL (gh:org/x -> https://github.com/...)
-        with contextlib.suppress(subprocess.CalledProcessError):
-            template = _git(["remote", "get-url", "origin"], checkout).strip()
-    else:
-        # like `cruft create <path>`: the absolute path of the checkout
-        template = str(top)
-    uncommitted = [line[3:] for line in status.splitlines() if line.strip()]
-    return TemplateOrigin(template, commit, prefix or None, uncommitted, _question_order(checkout))
-
-
-def _question_order(checkout: Path) -> list[str]:
-    try:
-        questions = json.loads((checkout / "cookiecutter.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    return [key for key in questions if not key.startswith("__")]
-
-
-def cruft_state(answers: Mapping[str, object], origin: TemplateOrigin) -> dict[str, object]:
-    """.cruft.json as `cruft create` writes it (same keys and order), plus the team-owned `skip` list."""
-    recorded = {key: value for key, value in answers.items() if key not in COOKIECUTTER_ONLY_KEYS}
-    recorded |= {key: default for key, default in MACHINE_SPECIFIC_DEFAULTS.items() if key in recorded}
-    # the hook receives the answers sorted (Jinja's tojson); cruft writes cookiecutter.json's order, so the
-    # first `cruft update` would otherwise reorder the whole file
-    order = [key for key in origin.question_order if key in recorded]
-    context = {key: recorded[key] for key in [*order, *sorted(set(recorded) - set(order))]}
-    context["_template"] = origin.template
-    context["_commit"] = origin.commit
-    return {
-        "template": origin.template,
-        "commit": origin.commit,
-        "checkout": answers.get("_checkout") or None,
-        "context": {"cookiecutter": context},
-        "directory": origin.directory,
-        "skip": team_owned_paths(answers),
-    }
-
-
-def dump_cruft_state(state: Mapping[str, object]) -> str:
-    """cruft's own serialisation (cruft/_commands/utils/cruft.py: json_dumps), so updates diff cleanly."""
-    return json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n"
-
-
-def record_origin(root: Path, answers: Mapping[str, object]) -> list[str]:
-    """Write .cruft.json when plain cookiecutter made the repo; returns warnings for the user.
-
-    cruft writes its own file after this hook (create) or owns it (update), and an existing file is the
-    project's linked state: both are left alone.
-    """
-    if generated_by_cruft(answers) or (root / CRUFT_FILE).exists():
-        return []
-    try:
-        origin = template_origin(answers)
-    except HookError as exc:
-        return [
-            f"WARNING: {CRUFT_FILE}: not written: {exc}. Link the repo to the template after `git init` "
-            "with `uvx --from cruft cruft link <template-git-url> --checkout <tag>`, then run "
-            "`python3 scripts/check_template_update.py --fix-skip`."
-        ]
-    (root / CRUFT_FILE).write_text(dump_cruft_state(cruft_state(answers, origin)), encoding="utf-8")
-    if not origin.uncommitted:
-        return []
-    shown = ", ".join(origin.uncommitted[:5]) + (" ..." if len(origin.uncommitted) > 5 else "")
-    return [
-        f"WARNING: {CRUFT_FILE}: the template checkout has uncommitted changes ({shown}); the file records "
-        f"commit {origin.commit[:12]}, so `cruft diff` shows those changes until the next template update. "
-        "Generate from a committed release tag for an exact record."
-    ]
+    checkout = str(answers.get("_checkout") or f"v{answers.get('_template_version', '')}")
+    shown = shlex.quote(template) if CLONABLE_RE.match(template) else "<template git URL>"
+    return f"make link TEMPLATE={shown} CHECKOUT={shlex.quote(checkout)}"
 
 
 def unchosen_paths(answers: Mapping[str, object]) -> list[Path]:
@@ -304,9 +172,6 @@ def sdk_source_dir(answers: Mapping[str, object]) -> Path | None:
     checkout = find_template_checkout(answers)
     if checkout is not None and (checkout / "sdk" / "pyproject.toml").is_file():
         return checkout / "sdk"
-    template = str(answers.get("_template") or "")
-    if template and (Path(template) / "sdk" / "pyproject.toml").is_file() and not answers.get("_commit"):
-        return Path(template) / "sdk"
     return None
 
 
@@ -333,16 +198,21 @@ def vendor_sdk(root: Path, answers: Mapping[str, object]) -> Path:
                 f"ERROR: sdk_source: could not export sdk/ and testing/ from {template} at {commit}: {exc}"
             ) from exc
     raise HookError(
-        "ERROR: sdk_source: 'vendored' needs the SDK source and none was found next to the template "
-        "(pass it with --extra-context or extra_context: _sdk_path=/path/to/template/sdk)"
+        "ERROR: sdk_source: 'vendored' needs the SDK source and none was found next to the template: give "
+        "cookiecutter the template's git URL or absolute path, or pass _sdk_path=/path/to/template/sdk"
     )
 
 
 def next_steps(answers: Mapping[str, object]) -> str:
     slug, version = answers["agent_slug"], answers.get("_template_version", "")
-    lines = [
-        f"Generated {slug} from agent template {version}. Next steps:",
-        f"  cd {slug} && git init && git add -A && git commit -m 'Generate from agent template {version}'",
+    lines = [f"Generated {slug} from agent template {version}. Next steps:", f"  cd {slug}"]
+    if not generated_by_cruft(answers):
+        lines += [
+            f"  {link_command(answers)}",
+            "                                              # cruft link writes .cruft.json",
+        ]
+    lines += [
+        f"  git init && git add -A && git commit -m 'Generate from agent template {version}'",
         "                                              # commit it untouched: updates merge against it",
         "  make setup                                  # uv lock + uv sync (commit uv.lock)",
         "  make test                                   # ruff + unit tests + smoke test on the SDK stand-ins",
@@ -368,9 +238,8 @@ def main() -> int:
         except HookError as exc:
             print(exc, file=sys.stderr)
             return 1
-    for warning in record_origin(root, answers):
-        print(warning, file=sys.stderr)
-    if not regenerating_for_cruft(answers, root):
+    write_link_answers(root, answers)
+    if not os.environ.get(UPDATE_ENV):
         print(next_steps(answers))
     return 0
 

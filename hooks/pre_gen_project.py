@@ -1,7 +1,10 @@
-"""Reject invalid answers before the agent repo is generated: one `ERROR: <question>: ...` line each, exit 1.
+"""The template's answer checks: one `ERROR: <question>: ...` line per problem, all of them at once.
 
+They run twice. In process, when the last question is answered (`__answers_checked` in cookiecutter.json,
+through agent_template_jinja.py), so a bad answer stops the run before anything is written and without a
+traceback; and here, as the pre-generation hook, which also covers answers no question asked (a replay file).
 Cookiecutter renders this file with Jinja; the answers arrive as one JSON string literal (data, never code).
-Unrendered, the file is plain Python too, so tests import it and call ``validate`` directly.
+Unrendered, the file is plain Python too, so tests and the Jinja extension import it and call ``validate``.
 """
 
 from __future__ import annotations
@@ -11,27 +14,40 @@ import keyword
 import re
 import sys
 import tempfile
+import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
 
 # Rendered by cookiecutter into a raw string holding JSON: tojson escapes single quotes (not double ones),
 # so no answer can end the string.
 ANSWERS_JSON = r'{{ cookiecutter | tojson }}'  # fmt: skip
 
 # The rest is plain Python, not a template. {% raw %}
-GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-DNS_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-ACR_RE = re.compile(r"^[a-z0-9]{5,50}\.azurecr\.(io|cn|us)$")
-EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-OWNER_RE = re.compile(r"^(@[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?|" + EMAIL_RE.pattern[1:-1] + ")$")
-NAME_RE = re.compile(r"^\w[\w .()&'-]*$")
-# Free text lands in TOML, YAML, Dockerfile labels and Markdown: keep out what would need escaping there.
-UNSAFE_TEXT = set('"\\`${}<>#%') | {chr(c) for c in range(32)}
+# fullmatch everywhere: `$` in re.match also accepts a trailing newline, which would start a new line in YAML,
+# a Makefile or CODEOWNERS.
+GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+DNS_LABEL_RE = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+HOST_LABEL_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+URL_PATH_RE = re.compile(r"(/[A-Za-z0-9._~-]*)*")
+PACKAGE_RE = re.compile(r"[a-z][a-z0-9_]*")
+ACR_RE = re.compile(r"[a-z0-9]{5,50}\.azurecr\.(io|cn|us)")
+EMAIL_RE = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+OWNER_RE = re.compile(r"@[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?|" + EMAIL_RE.pattern)
+NAME_RE = re.compile(r"\w[\w .()&'-]*")
+# Jinja's block, variable and comment openers: cookiecutter would render them, so no answer may hold one.
+JINJA_MARKERS = ("{{", "{%", "{#")
+# Free text lands in TOML, YAML, Dockerfile labels, Python strings and Markdown: keep out what needs escaping.
+UNSAFE_TEXT = set('"\\`${}<>#%')
+# Unicode categories that are invisible or break lines: controls, format (bidi overrides, zero-width),
+# surrogates, private use, unassigned, line and paragraph separators.
+INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+# Domains and top-level domains reserved for documentation (RFC 2606, RFC 6761): never a real platform.
+EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org")
+EXAMPLE_TLDS = ("example", "invalid", "test", "localhost")
 
 SLUG_MAX = 40
 NAMESPACE_MAX = 63
+HOST_MAX = 253
 RESERVED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 RESERVED_PACKAGES = {"livekit", "livekit_platform_sdk", "lkps", "src", "test", "tests", "vendor", "charts"}
 CHOICES = {
@@ -41,6 +57,8 @@ CHOICES = {
     "ci_system": ("github", "azure_pipelines", "none"),
     "python_version": ("3.11", "3.12", "3.13"),
 }
+# The examples the docs and these errors show. For the questions in REQUIRED they are refused as answers:
+# a repo generated with them looks ready and cannot work.
 EXAMPLES = {
     "agent_name": "Support Assistant",
     "agent_slug": "support-assistant",
@@ -55,21 +73,53 @@ EXAMPLES = {
     "platform_url_nonprod": "https://livekit-platform.nonprod.example.com",
     "platform_url_prod": "https://livekit-platform.example.com",
     "aks_namespace": "support-assistant",
-    "container_registry": "contosoagents.azurecr.io",
+    "container_registry": "exampleagents.azurecr.io",
     "enforce_client_authz": "true",
     "_sdk_path": "/path/to/template/sdk",
+}
+# Identity and URL answers: no usable default exists, so each must be given.
+REQUIRED = {
+    "owner_contact": "the owning team's e-mail address",
+    "codeowners": "the GitHub/Azure DevOps handles that review changes",
+    "entra_tenant_id": "your Entra tenant ID (Entra ID > Overview > Tenant ID)",
+    "agent_entra_app_id": "the agent's app registration's Application (client) ID",
+    "platform_app_id": "the platform service's app ID (ask the platform team)",
+    "platform_url_nonprod": "the non-production platform URL (ask the platform team)",
+    "platform_url_prod": "the production platform URL (ask the platform team)",
+    "container_registry": "your Azure Container Registry login server",
 }
 GUID_QUESTIONS = ("entra_tenant_id", "agent_entra_app_id", "platform_app_id")
 
 
-def error(question: str, problem: str) -> str:
+def error(question: str, problem: str, *, example: bool = True) -> str:
     """One line in the shape every answer error has: question, problem, a valid example."""
-    example = EXAMPLES.get(question) or " or ".join(CHOICES.get(question, ()))
-    return f"ERROR: {question}: {problem} ({example})"
+    shown = EXAMPLES.get(question) or " or ".join(CHOICES.get(question, ()))
+    suffix = f" (e.g. {shown})" if example and shown else ""
+    return f"ERROR: {question}: {problem}{suffix}"
 
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
+
+
+def _codepoint(ch: str) -> str:
+    return f"U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')}"
+
+
+def check_characters(question: str, value: object) -> list[str]:
+    """What no answer may hold, whatever the question: Jinja syntax, invisible or line-breaking characters."""
+    if not isinstance(value, str):
+        return []
+    markers = [marker for marker in JINJA_MARKERS if marker in value]
+    if markers:
+        shown = " ".join(repr(marker) for marker in markers)
+        problem = f"contains Jinja template syntax ({shown}); answers are data, not templates: remove it"
+        return [error(question, problem, example=False)]
+    hidden = [ch for ch in value if unicodedata.category(ch) in INVISIBLE or (ch.isspace() and ch != " ")]
+    if hidden:
+        problem = f"contains the invisible or line-breaking character {_codepoint(hidden[0])}; remove it"
+        return [error(question, problem, example=False)]
+    return []
 
 
 def check_free_text(question: str, value: object, max_len: int) -> list[str]:
@@ -89,7 +139,7 @@ def check_free_text(question: str, value: object, max_len: int) -> list[str]:
 
 def check_agent_name(value: object) -> list[str]:
     problems = check_free_text("agent_name", value, 60)
-    if not problems and not NAME_RE.match(_text(value)):
+    if not problems and not NAME_RE.fullmatch(_text(value)):
         problems.append(error("agent_name", "use letters, digits, spaces and . ( ) & ' - only"))
     return problems
 
@@ -99,7 +149,7 @@ def check_slug(value: object) -> list[str]:
     if len(slug) > SLUG_MAX:
         problem = f"{slug!r} is {len(slug)} characters; Kubernetes names need <= {SLUG_MAX}"
         return [error("agent_slug", problem)]
-    if not DNS_LABEL_RE.match(slug):
+    if not DNS_LABEL_RE.fullmatch(slug):
         return [
             error(
                 "agent_slug",
@@ -112,7 +162,7 @@ def check_slug(value: object) -> list[str]:
 
 def check_package(value: object) -> list[str]:
     name = _text(value)
-    if not PACKAGE_RE.match(name) or len(name) > SLUG_MAX:
+    if not PACKAGE_RE.fullmatch(name) or len(name) > SLUG_MAX:
         return [
             error(
                 "package_name",
@@ -125,12 +175,30 @@ def check_package(value: object) -> list[str]:
     return []
 
 
+def is_example(question: str, text: str) -> bool:
+    return question in REQUIRED and text.lower() == EXAMPLES.get(question, "").lower()
+
+
+def example_domain(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    if host.rsplit(".", 1)[-1] in EXAMPLE_TLDS:
+        return True
+    return any(host == domain or host.endswith("." + domain) for domain in EXAMPLE_DOMAINS)
+
+
+def refuse_example(question: str, text: str) -> list[str]:
+    problem = f"{text!r} is the documented example, not yours; give {REQUIRED[question]}"
+    return [error(question, problem, example=False)]
+
+
 def check_guid(question: str, value: object) -> list[str]:
     text = _text(value)
-    if not GUID_RE.match(text):
+    if not GUID_RE.fullmatch(text):
         return [error(question, f"{text!r} is not a GUID (8-4-4-4-12 hexadecimal digits)")]
     if set(text.replace("-", "")) == {"0"}:
         return [error(question, "is the nil GUID; use the real ID from the Entra portal")]
+    if is_example(question, text):
+        return refuse_example(question, text)
     return []
 
 
@@ -139,7 +207,7 @@ def check_distinct_guids(answers: Mapping[str, object]) -> list[str]:
     seen: dict[str, str] = {}
     for question in GUID_QUESTIONS:
         text = _text(answers.get(question, "")).lower()
-        if not GUID_RE.match(text):
+        if not GUID_RE.fullmatch(text):
             continue
         if text in seen:
             problems.append(
@@ -151,20 +219,36 @@ def check_distinct_guids(answers: Mapping[str, object]) -> list[str]:
 
 
 def check_https_url(question: str, value: object) -> list[str]:
+    """An https URL made only of characters that mean nothing to a shell, Make, YAML or TOML."""
     text = _text(value)
-    if any(ch.isspace() for ch in text):
-        return [error(question, f"{text!r} contains whitespace")]
-    try:
-        parts = urlsplit(text)
-        _ = parts.port  # raises on a malformed port
-    except ValueError as exc:
-        return [error(question, f"{text!r} is not a valid URL ({exc})")]
-    if parts.scheme != "https":
-        return [error(question, f"{text!r} must use https (the platform only accepts TLS)")]
-    if not parts.hostname:
-        return [error(question, f"{text!r} has no host name")]
-    if parts.username or parts.password or parts.query or parts.fragment:
+    if not text.startswith("https://"):
+        return [error(question, f"{text!r} must start with https:// (the platform only accepts TLS)")]
+    foreign = [ch for ch in text if not ch.isascii()]
+    if foreign:
+        problem = (
+            f"{text!r} contains the non-ASCII character {_codepoint(foreign[0])}; type the host name in "
+            "ASCII (punycode xn--... for an international name)"
+        )
+        return [error(question, problem)]
+    authority, _, path = text[len("https://") :].partition("/")
+    if "@" in authority or "?" in text or "#" in text:
         return [error(question, f"{text!r} must not carry credentials, a query or a fragment")]
+    host, _, port = authority.partition(":")
+    if not host:
+        return [error(question, f"{text!r} has no host name")]
+    labels = host.split(".")
+    if len(host) > HOST_MAX or not all(HOST_LABEL_RE.fullmatch(label) for label in labels):
+        problem = f"{text!r} has an invalid host name {host!r} (letters, digits, '-' and '.' only)"
+        return [error(question, problem)]
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        return [error(question, f"{text!r} is not a valid URL (port {port!r} is not 1-65535)")]
+    if path and not URL_PATH_RE.fullmatch("/" + path):
+        bad = sorted({ch for ch in path if not (ch.isalnum() or ch in "._~-/")})
+        shown = " ".join(repr(ch) for ch in bad)
+        problem = f"{text!r} has {shown} in its path; use letters, digits and . _ ~ - / only"
+        return [error(question, problem)]
+    if is_example(question, text.rstrip("/")) or example_domain(host):
+        return refuse_example(question, text)
     return []
 
 
@@ -179,7 +263,7 @@ def check_distinct_urls(answers: Mapping[str, object]) -> list[str]:
 
 def check_namespace(value: object) -> list[str]:
     name = _text(value)
-    if len(name) > NAMESPACE_MAX or not DNS_LABEL_RE.match(name):
+    if len(name) > NAMESPACE_MAX or not DNS_LABEL_RE.fullmatch(name):
         problem = f"{name!r} is not a DNS-1123 label of at most {NAMESPACE_MAX} characters"
         return [error("aks_namespace", problem)]
     if name in RESERVED_NAMESPACES:
@@ -189,7 +273,7 @@ def check_namespace(value: object) -> list[str]:
 
 def check_registry(value: object) -> list[str]:
     text = _text(value)
-    if not ACR_RE.match(text):
+    if not ACR_RE.fullmatch(text):
         return [
             error(
                 "container_registry",
@@ -197,21 +281,34 @@ def check_registry(value: object) -> list[str]:
                 "(5-50 lowercase letters or digits, then .azurecr.io; no scheme, path or tag)",
             )
         ]
+    if is_example("container_registry", text):
+        return refuse_example("container_registry", text)
     return []
 
 
 def check_email(value: object) -> list[str]:
     text = _text(value)
-    return [] if EMAIL_RE.match(text) else [error("owner_contact", f"{text!r} is not an e-mail address")]
+    if not EMAIL_RE.fullmatch(text):
+        return [error("owner_contact", f"{text!r} is not an e-mail address")]
+    if example_domain(text.rpartition("@")[2]):
+        return refuse_example("owner_contact", text)
+    return []
 
 
 def check_codeowners(value: object) -> list[str]:
     owners = _text(value).split()
-    bad = [owner for owner in owners if not OWNER_RE.match(owner)]
+    bad = [owner for owner in owners if not OWNER_RE.fullmatch(owner)]
     if not owners:
         return [error("codeowners", "is empty; name at least one owner")]
     if bad:
         return [error("codeowners", f"{' '.join(bad)} is not an @handle, @org/team or e-mail")]
+    examples = [
+        owner
+        for owner in owners
+        if is_example("codeowners", owner) or ("@" in owner[1:] and example_domain(owner.rpartition("@")[2]))
+    ]
+    if examples:
+        return refuse_example("codeowners", " ".join(examples))
     return []
 
 
@@ -258,15 +355,22 @@ CHECKS: dict[str, Callable[[object], list[str]]] = {
 }
 
 
-def validate(answers: Mapping[str, object]) -> list[str]:
-    """Every problem with the answers, in question order; empty when they are all valid."""
+def validate(answers: Mapping[str, object], *, complete: bool = True) -> list[str]:
+    """Every problem with the answers, in question order; empty when they are all valid.
+
+    ``complete=False`` checks only the questions present (a replayed run asks only for some of them).
+    """
     problems: list[str] = []
     for question, check in CHECKS.items():
         if question not in answers:
-            if not question.startswith("_"):
+            if complete and not question.startswith("_"):
                 problems.append(error(question, "has no answer"))
             continue
-        problems.extend(check(answers[question]))
+        value = answers[question]
+        if question in REQUIRED and value in ("", None):
+            problems.append(error(question, f"has no answer; give {REQUIRED[question]}", example=False))
+            continue
+        problems.extend(check_characters(question, value) or check(value))
     problems.extend(check_distinct_guids(answers))
     problems.extend(check_distinct_urls(answers))
     return problems
@@ -277,7 +381,7 @@ def main() -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
-        print("Nothing was generated: fix the answers above and run cookiecutter again.", file=sys.stderr)
+        print("Nothing was generated: fix the answers above and run again.", file=sys.stderr)
         return 1
     return 0
 

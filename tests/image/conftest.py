@@ -37,10 +37,24 @@ from livekit_platform_testing.tenant import Tenant
 REPO = Path(__file__).resolve().parents[2]
 DEFAULTS: dict[str, Any] = json.loads((REPO / "cookiecutter.json").read_text(encoding="utf-8"))
 # The vendored SDK (and stand-ins) sit inside the build context; the package source would point outside it.
-ANSWERS = {"sdk_source": "vendored", "plugins": "openai", "telemetry_exporter": "none", "ci_system": "none"}
-TENANT_ID = str(DEFAULTS["entra_tenant_id"])
-AGENT_APP_ID = str(DEFAULTS["agent_entra_app_id"])
-PLATFORM_APP_ID = str(DEFAULTS["platform_app_id"])
+TENANT_ID = "5d3c2b1a-0f9e-4d8c-b7a6-958473625140"
+AGENT_APP_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+PLATFORM_APP_ID = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+# Identity and URL answers have no defaults in the template: given explicitly, as a team must.
+ANSWERS = {
+    "sdk_source": "vendored",
+    "plugins": "openai",
+    "telemetry_exporter": "none",
+    "ci_system": "none",
+    "owner_contact": "voice-agents@contoso.com",
+    "codeowners": "@contoso/voice-agents",
+    "entra_tenant_id": TENANT_ID,
+    "agent_entra_app_id": AGENT_APP_ID,
+    "platform_app_id": PLATFORM_APP_ID,
+    "platform_url_nonprod": "https://voice-platform.nonprod.contoso.com",
+    "platform_url_prod": "https://voice-platform.contoso.com",
+    "container_registry": "contosoagents.azurecr.io",
+}
 TOKEN_DIR_IN_POD = "/var/run/secrets/azure/tokens"
 CA_IN_POD = "/etc/ssl/private-ca/stand-in-ca.pem"
 # What the measurements of this run were (printed at the end of the session).

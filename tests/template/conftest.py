@@ -20,6 +20,18 @@ from template_matrix import Combo, combo_id, pairwise
 
 REPO = Path(__file__).resolve().parents[2]
 SDK_DIR = REPO / "sdk"
+# The identity and URL answers that have no default (the template refuses its documented examples): every bake
+# passes them explicitly, as a team must.
+REQUIRED_ANSWERS: dict[str, Any] = {
+    "owner_contact": "voice-agents@contoso.com",
+    "codeowners": "@contoso/voice-agents",
+    "entra_tenant_id": "5d3c2b1a-0f9e-4d8c-b7a6-958473625140",
+    "agent_entra_app_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "platform_app_id": "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a",
+    "platform_url_nonprod": "https://voice-platform.nonprod.contoso.com",
+    "platform_url_prod": "https://voice-platform.contoso.com",
+    "container_registry": "contosoagents.azurecr.io",
+}
 TOOLS_BIN = REPO / ".tools" / "bin"
 MATRIX = pairwise()
 MATRIX_IDS = [combo_id(combo) for combo in MATRIX]
@@ -43,7 +55,16 @@ def uv_binary() -> str:
 
 def load_hook(name: str) -> ModuleType:
     """hooks/<name>.py imported as plain Python (unrendered, its Jinja sits in a string and comments)."""
-    spec = importlib.util.spec_from_file_location(f"template_hook_{name}", REPO / "hooks" / f"{name}.py")
+    return load_module(f"template_hook_{name}", REPO / "hooks" / f"{name}.py")
+
+
+def load_extension() -> ModuleType:
+    """agent_template_jinja.py, the template's Jinja extension, under a name of its own."""
+    return load_module("template_jinja_extension", REPO / "agent_template_jinja.py")
+
+
+def load_module(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -79,7 +100,7 @@ class Baker:
         project = cookiecutter(
             str(REPO),
             no_input=True,
-            extra_context={"_sdk_path": str(SDK_DIR), **answers},
+            extra_context={"_sdk_path": str(SDK_DIR), **REQUIRED_ANSWERS, **answers},
             output_dir=str(output),
             config_file=str(self.config_file),
         )
@@ -88,15 +109,13 @@ class Baker:
 
 
 def read_answers(path: Path, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The answers a bake used: cookiecutter.json defaults with the overrides, derived ones read back."""
+    """The answers a bake used: the required ones with the overrides, derived ones read back."""
     slug = path.name
     return {
         "agent_slug": slug,
         "package_name": next(p.name for p in (path / "src").iterdir() if p.is_dir()),
         "aks_namespace": slug,
-        "entra_tenant_id": "8c2b5f0e-6d1a-4e3b-9f7c-1a2b3c4d5e6f",
-        "agent_entra_app_id": "4f6e2d1c-3b5a-4978-8c6d-5e4f3a2b1c0d",
-        "platform_app_id": "b1d2c3e4-f5a6-4b7c-8d9e-0a1b2c3d4e5f",
+        **REQUIRED_ANSWERS,
         **overrides,
     }
 

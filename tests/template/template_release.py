@@ -11,8 +11,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = "{{cookiecutter.agent_slug}}"
-# What cookiecutter and the post-gen hook read: questions, hooks, the generated repo, the packages it vendors.
-TEMPLATE_INPUTS = ("cookiecutter.json", "hooks", TEMPLATE_DIR, "sdk", "testing")
+# What cookiecutter and the post-gen hook read: questions, the Jinja extension, hooks, the generated repo, the
+# packages it vendors.
+TEMPLATE_INPUTS = ("cookiecutter.json", "agent_template_jinja.py", "hooks", TEMPLATE_DIR, "sdk", "testing")
 CACHES = shutil.ignore_patterns(
     "__pycache__",
     "*.pyc",
@@ -72,6 +73,8 @@ class TemplateRepo:
                 shutil.copytree(source, path / name, ignore=CACHES)
             else:
                 shutil.copy2(source, path / name)
+        # Python caches the Jinja extension it imports from the template folder: never part of a release
+        (path / ".gitignore").write_text("__pycache__/\n", encoding="utf-8")
         git(path, "init", "--quiet", "--initial-branch=main")
         template = cls(path)
         template.release(version)

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import MATRIX, MATRIX_IDS, Baked, tool
+from conftest import MATRIX, MATRIX_IDS, REQUIRED_ANSWERS, Baked, tool
 from template_matrix import CHOICES, all_pairs, pairs_of
 
 UNRENDERED = re.compile(r"\{\{\s*cookiecutter|\{%|cookiecutter\.")
 VALUES_FILES = ("values-nonprod.yaml", "values-prod.yaml")
 PLATFORM_URLS = {
-    "values-nonprod.yaml": "https://livekit-platform.nonprod.example.com",
-    "values-prod.yaml": "https://livekit-platform.example.com",
+    "values-nonprod.yaml": REQUIRED_ANSWERS["platform_url_nonprod"],
+    "values-prod.yaml": REQUIRED_ANSWERS["platform_url_prod"],
 }
 
 

@@ -1,30 +1,33 @@
-"""Upgrading generated repos: .cruft.json records the origin, `cruft update` brings a template release and
-keeps the team's files, conflicts stay visible, a changed answer re-renders only what it controls.
+"""Creating and upgrading generated repos: `cruft create` (or plain cookiecutter, then `make link`) records
+the origin in .cruft.json, the repo's own checks pass with no manual step, `make update` brings a template
+release and keeps the team's files, conflicts stay visible, a changed answer re-renders only what it controls.
 
 Each test releases a throwaway git copy of this checkout's template (v0.1.0, then v0.2.0) and drives cruft
-through its Python API, as `make update` drives its CLI.
+through its command line (as the docs and `make` do) or its Python API.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import cruft
 import pytest
+import tomllib
 import yaml
-from conftest import REPO, Baker, load_hook, uv_binary
+from conftest import REPO, REQUIRED_ANSWERS, Baker, uv_binary
 from cookiecutter.main import cookiecutter
 from template_release import TEMPLATE_DIR, TemplateRepo, commit_all, git, init_project
 from test_generated_repo import run
 
-post_gen = load_hook("post_gen_project")
-
+# The one way to create a repo, as README.md, docs/getting-started.md and docs/upgrading.md give it.
+CREATE = "uvx --from cruft==2.16.0 cruft create <template git URL> --checkout vX.Y.Z"
+CRUFT_PIN = "cruft==2.16.0"
 CHART = TEMPLATE_DIR + "/charts/{{cookiecutter.agent_slug}}"
 TEMPLATE_AGENT = TEMPLATE_DIR + "/src/{{cookiecutter.package_name}}/agent.py"
 NEW_LABEL = 'LABEL org.example.agent-template="0.2.0"'
@@ -48,10 +51,23 @@ def template(tmp_path: Path) -> TemplateRepo:
     return TemplateRepo.first_release(tmp_path / "template", "0.1.0")
 
 
+def create(template: TemplateRepo, output: Path, **answers: Any) -> Path:
+    """`cruft create` at the release tag, the documented way to create a repo."""
+    context = {**REQUIRED_ANSWERS, **answers}
+    return cruft.create(str(template.path), output_dir=output, checkout="v0.1.0", extra_context=context)
+
+
 def generate(template: TemplateRepo, output: Path, **answers: Any) -> Path:
     """Plain cookiecutter, as a team without cruft runs it."""
+    context = {**REQUIRED_ANSWERS, **answers}
     return Path(
-        cookiecutter(str(template.path), no_input=True, extra_context=answers, output_dir=str(output))
+        cookiecutter(
+            str(template.path),
+            checkout="v0.1.0",
+            no_input=True,
+            extra_context=context,
+            output_dir=str(output),
+        )
     )
 
 
@@ -89,78 +105,169 @@ def update(project: Path, **options: Any) -> None:
     assert cruft.update(project, skip_apply_ask=True, **options), "cruft update refused to run"
 
 
-def test_cookiecutter_generation_records_its_origin_without_machine_paths(
+def make(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """A target of the generated Makefile, this environment's cruft standing in for the pinned uvx one."""
+    cruft_command = str(Path(sys.executable).parent / "cruft")
+    return subprocess.run(
+        ["make", *args, f"CRUFT={cruft_command}"],
+        cwd=project,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def team_owned(project: Path) -> list[str]:
+    skip: list[str] = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["cruft"]["skip"]
+    return skip
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
+
+
+def shell_commands(markdown: str) -> list[str]:
+    """The commands in a page's ```sh blocks, comments removed."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", markdown, re.MULTILINE | re.DOTALL)
+    return [line.split("  #")[0].strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_the_docs_give_one_way_to_create_and_one_way_to_update() -> None:
+    pages = {
+        name: (REPO / name).read_text()
+        for name in ("README.md", "docs/getting-started.md", "docs/upgrading.md")
+    }
+    generated_readme = (REPO / TEMPLATE_DIR / "README.md").read_text()
+
+    for name, text in pages.items():
+        commands = shell_commands(text)
+        creates = [
+            c for c in commands if "cruft create" in c or c.startswith(("cookiecutter", "uvx cookiecutter"))
+        ]
+        assert creates == [CREATE], f"{name}: {creates}"
+    assert "make update" in shell_commands(pages["README.md"])
+    assert any(c.startswith("make update") for c in shell_commands(pages["docs/upgrading.md"]))
+    assert any(c.startswith("make update") for c in shell_commands(generated_readme))
+
+
+def test_every_cruft_command_runs_the_same_pinned_release() -> None:
+    generated = REPO / TEMPLATE_DIR
+    texts = {
+        "Makefile": (generated / "Makefile").read_text(),
+        "ci.yml": (generated / ".github" / "workflows" / "ci.yml").read_text(),
+        "azure-pipelines.yml": (generated / "azure-pipelines.yml").read_text(),
+        "agent_template_jinja.py": (REPO / "agent_template_jinja.py").read_text(),
+    }
+
+    for name, text in texts.items():
+        assert set(re.findall(r"cruft==[\d.]+", text)) == {CRUFT_PIN}, name
+
+
+def test_cruft_create_gives_a_repo_whose_own_checks_pass_with_no_manual_step(
     template: TemplateRepo, tmp_path: Path
 ) -> None:
-    project = generate(template, tmp_path / "out", _sdk_path=str(REPO / "sdk"))
-    head = git(template.path, "rev-parse", "v0.1.0^{commit}").strip()
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps(REQUIRED_ANSWERS))
+    documented = CREATE.replace("<template git URL>", str(template.path)).replace("vX.Y.Z", "v0.1.0").split()
+    assert documented[:4] == ["uvx", "--from", CRUFT_PIN, "cruft"]
+    (tmp_path / "out").mkdir()
 
+    # the documented command (this cruft is the pinned release uvx runs), answers from a file, not prompts
+    created = subprocess.run(
+        [sys.executable, "-m", *documented[3:], "--no-input", "--extra-context-file", str(answers)],
+        cwd=tmp_path / "out",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert created.returncode == 0, created.stdout + created.stderr
+    project = tmp_path / "out" / "support-assistant"
     state = cruft_state(project)
-    context = state["context"]["cookiecutter"]
-    questions = [
-        key for key in json.loads((REPO / "cookiecutter.json").read_text()) if not key.startswith("__")
-    ]
-
-    assert (state["template"], state["commit"], state["directory"]) == (str(template.path), head, None)
-    assert list(context) == [*questions, "_template", "_commit"], "cruft create's keys, in its order"
-    assert context["_template_version"] == "0.1.0"
-    assert context["_sdk_path"] == "", "a path on the generating machine is not recorded"
-    assert (context["_template"], context["_commit"]) == (template.path.as_posix(), head)
-    assert state["skip"] == post_gen.team_owned_paths(context)
-    assert all((project / path).is_file() for path in state["skip"]), "skip names files that exist"
+    head = git(template.path, "rev-parse", "v0.1.0^{commit}").strip()
+    assert (state["template"], state["commit"], state["checkout"]) == (str(template.path), head, "v0.1.0")
+    assert "skip" not in state, "cruft create writes no skip list; pyproject.toml carries it"
+    assert all((project / path).is_file() for path in team_owned(project)), "skip names files that exist"
+    assert not (project / ".cookiecutter-answers.json").exists(), "only plain cookiecutter needs make link"
+    assert "make link" not in created.stdout
+    init_project(project)
+    for script in ("check_template_update.py", "check_template_answers.py"):
+        check = subprocess.run(
+            [sys.executable, f"scripts/{script}"], cwd=project, capture_output=True, text=True, check=False
+        )
+        assert check.returncode == 0, f"{script}: {check.stderr}"
     assert cruft.check(project), "a fresh repo is up to date with its template"
 
 
-def test_cookiecutter_and_cruft_create_make_the_same_repo_and_record(
-    template: TemplateRepo, tmp_path: Path
+def test_plain_cookiecutter_then_make_link_records_what_cruft_create_records(
+    template: TemplateRepo, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     plain = generate(template, tmp_path / "plain")
-    created = cruft.create(str(template.path), output_dir=tmp_path / "cruft", checkout="v0.1.0")
+    printed = capfd.readouterr().out
+    created = create(template, tmp_path / "cruft")
 
-    def files(root: Path) -> dict[str, bytes]:
-        return {
-            p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-        }
+    unlinked = leftovers_check(plain)
+    assert unlinked.returncode == 1
+    assert ".cruft.json: missing" in unlinked.stderr
+    assert "make link TEMPLATE=<template git URL> CHECKOUT=<release tag>" in unlinked.stderr
+    assert f"make link TEMPLATE={template.path} CHECKOUT=v0.1.0" in printed, "the next steps say how"
 
-    plain_state, created_state = cruft_state(plain), cruft_state(created)
-    assert {k: v for k, v in files(plain).items() if k != ".cruft.json"} == {
-        k: v for k, v in files(created).items() if k != ".cruft.json"
-    }
-    for key in ("template", "commit", "directory", "context"):
-        assert plain_state[key] == created_state[key], key
-    assert json.dumps(plain_state["context"]) == json.dumps(created_state["context"]), "same key order"
-    assert "skip" not in created_state, "cruft writes its file after the hooks: no skip list"
+    linked = make(plain, "link", f"TEMPLATE={template.path}", "CHECKOUT=v0.1.0")
+
+    assert linked.returncode == 0, linked.stdout + linked.stderr
+    assert not (plain / ".cookiecutter-answers.json").exists(), "make link consumes the answers"
+    assert files(plain) == files(created), "the same repo and the same .cruft.json, however it was created"
+    assert leftovers_check(plain).returncode == 0
+    assert cruft.check(plain)
+
+    # and it takes the next release like any other repo
+    init_project(plain)
+    agent = plain / "src" / "support_assistant" / "agent.py"
+    agent.write_text(agent.read_text().replace("Keep answers short", "Keep answers short and warm"))
+    commit_all(plain, "Team change")
+    release = release_0_2_0(template)
+    update(plain)  # `make update` runs this, then `uv lock` (the vendored case shows the whole target)
+    assert cruft_state(plain)["commit"] == release
+    assert (plain / "Dockerfile").read_text().endswith(NEW_LABEL + "\n")
+    assert "Keep answers short and warm" in agent.read_text(), "the team's file was skipped"
 
 
-def test_cruft_create_repo_gets_its_skip_list_from_the_check_and_keeps_team_files(
-    template: TemplateRepo, tmp_path: Path
-) -> None:
-    project = cruft.create(str(template.path), output_dir=tmp_path / "out", checkout="v0.1.0")
-    answers = cruft_state(project)["context"]["cookiecutter"]
+def test_make_link_refuses_jinja_in_the_kept_answers(template: TemplateRepo, tmp_path: Path) -> None:
+    plain = generate(template, tmp_path / "plain")
+    kept = plain / ".cookiecutter-answers.json"
+    marker = tmp_path / "PWNED"
+    payload = f"{{{{ cycler.__init__.__globals__.os.popen('touch {marker}').read() }}}}"
+    kept.write_text(json.dumps({**json.loads(kept.read_text()), "agent_name": payload}))
 
-    missing = leftovers_check(project)
-    assert missing.returncode == 1
-    assert ".cruft.json: `skip` does not list the team-owned" in missing.stderr
-    fixed = leftovers_check(project, "--fix-skip")
-    assert fixed.returncode == 0, fixed.stderr
-    assert cruft_state(project)["skip"] == post_gen.team_owned_paths(answers), "the script and hook agree"
+    linked = make(plain, "link", f"TEMPLATE={template.path}", "CHECKOUT=v0.1.0")
 
-    agent = project / "src" / str(answers["package_name"]) / "agent.py"
-    init_project(project)
-    release_0_2_0(template)
-    update(project)
+    assert linked.returncode != 0
+    assert not marker.exists()
+    assert "agent_name: contains Jinja template syntax" in linked.stderr
+    assert not (plain / ".cruft.json").exists()
 
-    assert "Keep answers short" in agent.read_text(), "the template's edit to agent.py was skipped"
-    pyproject = (project / "pyproject.toml").read_text()
-    assert f"livekit-platform-sdk[openai,silero]{NEW_SDK_RANGE}" in pyproject, "package option: range bumped"
-    assert cruft.check(project)
+
+def test_make_link_says_what_it_needs(template: TemplateRepo, tmp_path: Path) -> None:
+    plain = generate(template, tmp_path / "plain")
+
+    result = make(plain, "link")
+
+    assert result.returncode != 0
+    assert "make link needs TEMPLATE=<template git URL>" in result.stderr
 
 
 @pytest.mark.timeout(300)
 def test_update_brings_the_release_and_keeps_the_teams_files(
     template: TemplateRepo, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    project = generate(template, tmp_path / "out", sdk_source="vendored")
+    project = create(template, tmp_path / "out", sdk_source="vendored")
     package = project / "src" / project.name.replace("-", "_")
     chart = project / "charts" / project.name
     init_project(project)
@@ -183,9 +290,8 @@ def test_update_brings_the_release_and_keeps_the_teams_files(
 
     release = release_0_2_0(template)
     assert not cruft.check(project), "behind the template once it releases"
-    capfd.readouterr()
-    update(project)
-    hook_output = capfd.readouterr()
+    updated = make(project, "update")
+    assert updated.returncode == 0, updated.stdout[-4000:] + updated.stderr[-4000:]
 
     assert (project / "Dockerfile").read_text().endswith(NEW_LABEL + "\n")
     assert "version: 0.2.0" in (chart / "Chart.yaml").read_text()
@@ -200,14 +306,15 @@ def test_update_brings_the_release_and_keeps_the_teams_files(
     assert stand_ins.read_text() == (template.path / "testing" / "pyproject.toml").read_text()
     state = cruft_state(project)
     assert (state["commit"], state["context"]["cookiecutter"]["_template_version"]) == (release, "0.2.0")
-    assert state["skip"] == post_gen.team_owned_paths(state["context"]["cookiecutter"])
-    assert "Next steps" not in hook_output.out, "onboarding text is printed on first generation only"
+    assert "skip" not in state
+    assert "Next steps" not in updated.stdout, "onboarding text is printed on first generation only"
     assert git(project, "diff", "--name-only", "--diff-filter=U") == "", "no conflicts"
     clean = leftovers_check(project)
     assert clean.returncode == 0, clean.stderr
     assert cruft.check(project)
 
     # the repo's own fast checks still pass on the updated tree (the smoke test runs in test_generated_repo)
+    assert (project / "uv.lock").is_file(), "make update locks"
     uv = uv_binary()
     sync = run([uv, "sync"], project, timeout=240)
     assert sync.returncode == 0, sync.stderr[-4000:]
@@ -224,7 +331,7 @@ def test_update_brings_the_release_and_keeps_the_teams_files(
 def test_team_edit_to_a_template_owned_line_becomes_a_git_conflict(
     template: TemplateRepo, tmp_path: Path
 ) -> None:
-    project = generate(template, tmp_path / "out")
+    project = create(template, tmp_path / "out")
     init_project(project)
     dockerfile = project / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text() + 'LABEL org.example.team="voice"\n')
@@ -249,7 +356,7 @@ def test_a_hunk_that_cannot_merge_outside_git_is_left_as_a_rej_file_the_check_re
     template: TemplateRepo, tmp_path: Path
 ) -> None:
     # without a git repository cruft falls back to `git apply --reject`
-    project = generate(template, tmp_path / "out")
+    project = create(template, tmp_path / "out")
     dockerfile = project / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text() + 'LABEL org.example.team="voice"\n')
     release_0_2_0(template)
@@ -297,7 +404,7 @@ EVERY_ANSWER = {
 def test_changing_one_answer_rerenders_only_what_it_controls(
     template: TemplateRepo, tmp_path: Path, question: str, new: str
 ) -> None:
-    project = generate(template, tmp_path / "out", **EVERY_ANSWER)
+    project = create(template, tmp_path / "out", **EVERY_ANSWER)
     init_project(project)
     old = EVERY_ANSWER[question]
     assert isinstance(old, str)
@@ -316,45 +423,24 @@ def test_changing_one_answer_rerenders_only_what_it_controls(
     assert [line[1:].replace(new, old) for line in added] == [line[1:] for line in removed], "swaps only"
     after = cruft_state(project)
     assert after["context"]["cookiecutter"] == {**before["context"]["cookiecutter"], question: new}
-    assert (after["commit"], after["skip"]) == (before["commit"], before["skip"])
+    assert after["commit"] == before["commit"]
 
 
-def test_post_gen_leaves_cruft_json_alone_when_cruft_runs_it_or_the_file_exists(tmp_path: Path) -> None:
-    answers = {"package_name": "pkg", "agent_slug": "pkg", "_template": "x", "_repo_dir": str(REPO)}
+def test_make_update_with_a_bad_answer_changes_nothing_and_says_why(
+    template: TemplateRepo, tmp_path: Path
+) -> None:
+    project = create(template, tmp_path / "out")
+    init_project(project)
 
-    assert post_gen.record_origin(tmp_path, {**answers, "_commit": "abc"}) == []
-    assert not (tmp_path / ".cruft.json").exists()
-    (tmp_path / ".cruft.json").write_text("{}")
-    assert post_gen.record_origin(tmp_path, answers) == []
-    assert (tmp_path / ".cruft.json").read_text() == "{}"
+    result = make(project, "update", ANSWERS=json.dumps({"container_registry": "docker.io/contoso"}))
 
-
-def test_post_gen_without_a_git_template_warns_how_to_link_instead_of_failing(tmp_path: Path) -> None:
-    plain_dir = tmp_path / "template"
-    (plain_dir / "hooks").mkdir(parents=True)
-    (plain_dir / "cookiecutter.json").write_text("{}")
-    project = tmp_path / "project"
-    project.mkdir()
-
-    warnings = post_gen.record_origin(
-        project, {"package_name": "p", "agent_slug": "p", "_repo_dir": str(plain_dir)}
+    assert result.returncode != 0
+    assert (
+        "ERROR: container_registry: 'docker.io/contoso' is not an Azure Container Registry" in result.stderr
     )
-
-    assert len(warnings) == 1
-    assert "not a git checkout" in warnings[0]
-    assert "cruft link" in warnings[0]
-    assert not (project / ".cruft.json").exists()
-
-
-def test_onboarding_is_skipped_only_while_cruft_renders_into_its_temporary_copy(tmp_path: Path) -> None:
-    under_cruft = {"_commit": "abc"}
-    with tempfile.TemporaryDirectory() as scratch:
-        rendering = Path(scratch) / "support-assistant"
-        rendering.mkdir()
-
-        assert post_gen.regenerating_for_cruft(under_cruft, rendering)
-        assert not post_gen.regenerating_for_cruft({}, rendering), "plain cookiecutter always onboards"
-    assert not post_gen.regenerating_for_cruft(under_cruft, tmp_path / "support-assistant"), "cruft create"
+    assert "Nothing was changed: these answers come from .cruft.json (and ANSWERS" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert git(project, "status", "--porcelain") == ""
 
 
 def test_generated_ci_fails_when_behind_the_template_without_blocking_deploys(baker: Baker) -> None:

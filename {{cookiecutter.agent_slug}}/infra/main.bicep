@@ -16,7 +16,7 @@ param useExistingIdentity bool = false
 param aksOidcIssuerUrl string
 
 @description('Kubernetes namespace the chart is installed in.')
-param namespace string = '{{ cookiecutter.aks_namespace }}'
+param namespace string = {{ cookiecutter.aks_namespace | bicep_quoted }}
 
 @description('Kubernetes service account of the chart (values.yaml: serviceAccount.name).')
 param serviceAccountName string = '{{ cookiecutter.agent_slug }}'
@@ -24,7 +24,7 @@ param serviceAccountName string = '{{ cookiecutter.agent_slug }}'
 @description('Tags on the created identity.')
 param tags object = {
   agent: '{{ cookiecutter.agent_slug }}'
-  owner: '{{ cookiecutter.owner_contact }}'
+  owner: {{ cookiecutter.owner_contact | bicep_quoted }}
 }
 
 // Workload identity: the pod's projected service account token is exchanged for an Entra token when its

@@ -1,13 +1,11 @@
-"""Fail on what a template update can leave behind: conflict markers, .rej files, unmerged paths, and a
-.cruft.json whose `skip` no longer protects the team-owned files. Stdlib only: runs before `uv sync`.
+"""Fail on what a template update can leave behind: conflict markers, .rej files, unmerged paths, and a repo
+that is not linked to its template (no .cruft.json). Stdlib only: runs before `uv sync`.
 
-Usage: python3 scripts/check_template_update.py [--fix-skip]   (pre-commit, CI and `make update` run it)
+Usage: python3 scripts/check_template_update.py   (pre-commit, CI and `make update` run it)
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -16,19 +14,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CRUFT_FILE = ROOT / ".cruft.json"
-# The files this team owns: template updates skip them (the template's post-generation hook writes the
-# same list into .cruft.json; `cruft create` cannot, so --fix-skip adds it).
-TEAM_OWNED = [
-    "src/{{ cookiecutter.package_name }}/agent.py",
-    "tests/test_local_time_tool.py",
-    "charts/{{ cookiecutter.agent_slug }}/values-team-nonprod.yaml",
-    "charts/{{ cookiecutter.agent_slug }}/values-team-prod.yaml",
-]{% raw %}
 # git's conflict markers (merge and `git apply -3`): 7 characters at the start of a line, then a space or
 # the end of the line. `=======` alone is left out: it is also a Markdown heading underline.
 MARKER_RE = re.compile(rb"^(<{7}|>{7}|\|{7})( |$)", re.MULTILINE)
 NOT_SCANNED = {".git", ".venv", "node_modules", "__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache"}
-FIX = "python3 scripts/check_template_update.py --fix-skip"
 
 
 def _git(*args: str) -> str | None:
@@ -84,48 +73,17 @@ def conflict_problems(files: list[Path]) -> list[str]:
     return problems
 
 
-def missing_skip_entries() -> list[str] | None:
-    """Team-owned files absent from .cruft.json `skip`; None when there is no .cruft.json."""
-    if not CRUFT_FILE.is_file():
-        return None
-    skip = json.loads(CRUFT_FILE.read_text(encoding="utf-8")).get("skip") or []
-    return [path for path in TEAM_OWNED if path not in skip]
+def link_problems() -> list[str]:
+    if CRUFT_FILE.is_file():
+        return []
+    return [
+        ".cruft.json: missing, so the repo cannot take template updates: link it to the template with "
+        "`make link TEMPLATE=<template git URL> CHECKOUT=<release tag>` and commit .cruft.json"
+    ]
 
 
-def ownership_problems() -> list[str]:
-    missing = missing_skip_entries()
-    if missing is None:
-        return [
-            ".cruft.json: missing, so the repo cannot take template updates: link it with "
-            "`uvx --from cruft cruft link <template-git-url> --checkout <release tag>`, then run " + FIX
-        ]
-    if missing:
-        return [
-            f".cruft.json: `skip` does not list the team-owned {', '.join(missing)}, so a template update "
-            f"would overwrite them: run {FIX} and commit"
-        ]
-    return []
-
-
-def fix_skip() -> None:
-    missing = missing_skip_entries()
-    if not missing:
-        return
-    state = json.loads(CRUFT_FILE.read_text(encoding="utf-8"))
-    state["skip"] = [*(state.get("skip") or []), *missing]
-    # cruft's own layout (indent 2, trailing newline), so its next write leaves no formatting diff
-    text = json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n"
-    CRUFT_FILE.write_text(text, encoding="utf-8")
-    print(f".cruft.json: added {', '.join(missing)} to skip")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fix-skip", action="store_true", help="add missing team-owned files to skip")
-    args = parser.parse_args(argv)
-    if args.fix_skip:
-        fix_skip()
-    problems = conflict_problems(candidate_files()) + ownership_problems()
+def main() -> int:
+    problems = conflict_problems(candidate_files()) + link_problems()
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -135,4 +93,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main()){% endraw %}
+    sys.exit(main())

@@ -25,10 +25,10 @@ from livekit_platform_testing.platform import PlatformStandIn
 from livekit_platform_testing.tenant import Tenant, WorkloadIdentity
 
 # The answers this repo was generated with: the stand-ins use the same IDs and names as the real systems.
-TENANT_ID = "{{ cookiecutter.entra_tenant_id }}"
-AGENT_APP_ID = "{{ cookiecutter.agent_entra_app_id }}"
-PLATFORM_APP_ID = "{{ cookiecutter.platform_app_id }}"
-NAMESPACE = "{{ cookiecutter.aks_namespace }}"
+TENANT_ID = {{ cookiecutter.entra_tenant_id | quoted }}
+AGENT_APP_ID = {{ cookiecutter.agent_entra_app_id | quoted }}
+PLATFORM_APP_ID = {{ cookiecutter.platform_app_id | quoted }}
+NAMESPACE = {{ cookiecutter.aks_namespace | quoted }}
 SERVICE_ACCOUNT = "{{ cookiecutter.agent_slug }}"
 PACKAGE = "{{ cookiecutter.package_name }}"
 

@@ -1,1 +1,1 @@
-"""{{ cookiecutter.agent_name }}: {{ cookiecutter.description }}"""
+{{ (cookiecutter.agent_name ~ ": " ~ cookiecutter.description) | quoted }}

@@ -34,8 +34,10 @@ from {{ cookiecutter.package_name }}.telemetry import configure_azure_monitor
 configure_azure_monitor()
 {%- endif %}
 
-INSTRUCTIONS = """You are {{ cookiecutter.agent_name }}, a friendly voice assistant.
-{{ cookiecutter.description }}
+AGENT_NAME = {{ cookiecutter.agent_name | quoted }}
+DESCRIPTION = {{ cookiecutter.description | quoted }}
+INSTRUCTIONS = f"""You are {AGENT_NAME}, a friendly voice assistant.
+{DESCRIPTION}
 Keep answers short and conversational: they are spoken aloud, so avoid lists, markup and emojis.
 When someone asks what time it is somewhere, use the get_local_time tool."""
 
