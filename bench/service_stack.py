@@ -91,7 +91,7 @@ class Stack:
     gateway_url: str
     entra_url: str
     floor_url: str
-    corked_floor_url: str  # the same floor on lkps's corked HTTP protocol (lkps.http_protocol)
+    corked_floor_url: str  # the same floor on lkps's corked HTTP protocol (lkps.speedups.http_protocol)
     children: list[Child]
 
     def entra_token(self) -> str:

@@ -2,7 +2,7 @@
 
 Template questions come from ``cookiecutter.json``; SDK and service settings from the variables their settings
 readers actually look up (read through a recording environment), plus every variable name quoted in those
-modules; HTTP paths from ``lkps.openapi``. A name added to the code without its docs fails here.
+modules; HTTP paths from ``lkps.api.openapi``. A name added to the code without its docs fails here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 import livekit_platform_sdk.settings as sdk_settings
 import lkps.settings as service_settings
 from livekit_platform_sdk.plugins.catalog import PLUGINS
-from lkps.openapi import document
+from lkps.api.openapi import document
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"

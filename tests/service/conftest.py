@@ -21,6 +21,7 @@ from support.postgres import PostgresCluster
 from livekit_platform_sdk.testing.entra import GRAPH_APP_ID, EntraStandIn
 from livekit_platform_sdk.testing.livekit_server import LiveKitStandIn
 from lkps.settings import Settings
+from lkps.speedups import spelled
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +42,15 @@ def livekit() -> Iterator[LiveKitStandIn]:
         yield server
 
 
+@pytest.fixture(params=["on", "off"], ids=["speedups-on", "speedups-off"])
+def speedups(request: pytest.FixtureRequest) -> str:
+    """``LKPS_SPEEDUPS``: every test through the app runs with every speedup on, and on the plain path."""
+    return str(request.param)
+
+
 @pytest.fixture
-def settings(livekit: LiveKitStandIn, db_url: str) -> Settings:
-    return Settings.from_env(service_env(livekit.ws_url, db_url))
+def settings(livekit: LiveKitStandIn, db_url: str, speedups: str) -> Settings:
+    return Settings.from_env(service_env(livekit.ws_url, db_url, LKPS_SPEEDUPS=speedups))
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +75,7 @@ def entra_settings(tenant: Tenant, settings: Settings) -> Settings:
         settings.livekit_url,
         settings.database_url,
         LKPS_IDENTITY_MODE="entra",
+        LKPS_SPEEDUPS=spelled(settings.speedups),
         LKPS_ENTRA_TENANT_ID=tenant.entra.tenant_id,
         LKPS_ENTRA_AUDIENCE=f"{tenant.platform.app_id},api://{tenant.platform.app_id}",
         LKPS_ENTRA_AUTHORITY=tenant.entra.authority_host,

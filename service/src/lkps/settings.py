@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from . import speedups as _speedups
+
 IdentityMode = Literal["entra", "gateway"]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./lkps.db"
@@ -78,6 +80,8 @@ class Settings:
     log_format: Literal["json", "text"]
     otlp_endpoint: str | None
     service_name: str
+    # The speedups that are on (names of lkps.speedups.SPEEDUPS); empty: the plain path.
+    speedups: frozenset[str] = _speedups.ALL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -178,6 +182,16 @@ class _Reader:
                 f"SSL_CERT_FILE={path!r} does not exist: point it at a PEM CA bundle or unset it"
             )
         return path
+
+    def speedups(self) -> frozenset[str]:
+        value = self.text("LKPS_SPEEDUPS", "on")
+        names, unknown = _speedups.parse(value)
+        if unknown:
+            self.problems.append(
+                f"LKPS_SPEEDUPS names unknown speedups ({', '.join(unknown)}): use on, off or a"
+                f" comma-separated list of {', '.join(_speedups.SPEEDUPS)}"
+            )
+        return names
 
     def guid(self, name: str, value: str | None) -> str | None:
         if value is None:
@@ -290,6 +304,7 @@ class _Reader:
             log_format="json" if log_format == "json" else "text",
             otlp_endpoint=self.raw("OTEL_EXPORTER_OTLP_ENDPOINT"),
             service_name=self.text("OTEL_SERVICE_NAME", "lkps"),
+            speedups=self.speedups(),
         )
         if self.problems:
             raise SettingsError(self.problems)
