@@ -1,6 +1,7 @@
-"""The service benchmark's stack on 127.0.0.1: PostgreSQL, the Entra/Graph and LiveKit stand-ins, two
-``lkps serve`` processes (gateway and entra identity modes) and the floor app (on uvicorn's HTTP protocol and
-on lkps's corked one), each its own process.
+"""The service benchmark's stack on 127.0.0.1: PostgreSQL, the Entra/Graph and LiveKit stand-ins,
+``lkps serve`` processes (gateway and entra identity modes with the speedups on, and a gateway-mode one for
+each other ``LKPS_SPEEDUPS`` variant measured) and the floor app (on uvicorn's HTTP protocol and on lkps's
+corked one), each its own process.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import secrets
 import socket
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -92,6 +93,7 @@ class Stack:
     entra_url: str
     floor_url: str
     corked_floor_url: str  # the same floor on lkps's corked HTTP protocol (lkps.speedups.http_protocol)
+    variant_urls: dict[str, str]  # LKPS_SPEEDUPS value -> a gateway-mode lkps serve running with it
     children: list[Child]
 
     def entra_token(self) -> str:
@@ -116,7 +118,8 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(log_dir: Path) -> Iterator[Stack]:
+def running_stack(log_dir: Path, variants: Sequence[str] = ()) -> Iterator[Stack]:
+    """``variants``: ``LKPS_SPEEDUPS`` values besides ``on``, each served by a gateway-mode process."""
     cluster = PostgresCluster()
     children: list[Child] = []
     with contextlib.ExitStack() as cleanup:
@@ -148,16 +151,18 @@ def running_stack(log_dir: Path) -> Iterator[Stack]:
 
         cleanup.callback(on_exit)
         urls: dict[str, str] = {}
-        for name, mode in (("lkps-gateway", "gateway"), ("lkps-entra", "entra")):
+        processes = [("lkps-gateway", "gateway", "on"), ("lkps-entra", "entra", "on")]
+        processes += [(f"lkps-gateway-speedups-{i}", "gateway", value) for i, value in enumerate(variants, 1)]
+        for name, mode, speedups in processes:
             port = free_port()
             child = Child(
                 name,
                 [PYTHON, "-m", "lkps", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                clean_environment(**common, LKPS_IDENTITY_MODE=mode),
+                clean_environment(**common, LKPS_IDENTITY_MODE=mode, LKPS_SPEEDUPS=speedups),
                 log_dir,
             )
             children.append(child)
-            urls[mode] = health = f"http://127.0.0.1:{port}"
+            urls[mode if speedups == "on" else speedups] = health = f"http://127.0.0.1:{port}"
             wait_until(partial(http_ok, f"{health}/api/health"), timeout=60, what="healthy", child=child)
         floor_urls: dict[bool, str] = {}
         for corked in (False, True):
@@ -186,5 +191,6 @@ def running_stack(log_dir: Path) -> Iterator[Stack]:
             entra_url=urls["entra"],
             floor_url=floor_urls[False],
             corked_floor_url=floor_urls[True],
+            variant_urls={value: urls[value] for value in variants},
             children=children,
         )

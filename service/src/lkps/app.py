@@ -88,9 +88,10 @@ def create_app(
     tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """Build the app. Keyword arguments are seams for tests; production passes only ``settings``."""
-    on = settings.speedups
     engine = engine or create_engine(settings.database_url)
     http = httpx.AsyncClient(timeout=10.0, verify=tls_context(settings))
+    # Each speedup, or the plain piece it replaces: chosen here and nowhere else.
+    on = settings.speedups
     json: JsonResponse = ApiResponse if "json" in on else JSONResponse
     ids = FastIds() if "caches" in on else Ids()
     room_names = BufferedRoomNames() if "caches" in on else RoomNames()
@@ -103,6 +104,7 @@ def create_app(
         entra = settings.identity_mode == "entra"
         identity = EntraIdentity(settings, http=http) if entra else gateway_class(settings)
 
+    # PostgreSQL or SQLite: the one place the database decides which statements run.
     writes: SqlWrites
     batches: EventBatches
     if "bulk" in on and engine.dialect.name == "postgresql":
@@ -135,30 +137,44 @@ def create_app(
         time.monotonic,
         ttl=settings.registry_cache_ttl,
     )
-    agents = AgentRegistration(settings, identity, minter, registry, services.audit, ids, json, clock)
-    sessions = SessionStart(
-        settings,
-        identity,
-        minter,
-        registry,
-        services.authorizer,
-        room_names,
-        services.audit,
-        ids,
-        json,
-        clock,
+    agents = AgentRegistration(
+        settings=settings,
+        identity=identity,
+        minter=minter,
+        registry=registry,
+        audit=services.audit,
+        ids=ids,
+        json=json,
+        clock=clock,
     )
-    webhooks = LiveKitWebhooks(verifier, services.webhook_writer, settings.webhook_write_timeout, json)
+    sessions = SessionStart(
+        settings=settings,
+        identity=identity,
+        minter=minter,
+        registry=registry,
+        authorizer=services.authorizer,
+        room_names=room_names,
+        audit=services.audit,
+        ids=ids,
+        json=json,
+        clock=clock,
+    )
+    webhooks = LiveKitWebhooks(
+        verifier=verifier,
+        writer=services.webhook_writer,
+        write_timeout=settings.webhook_write_timeout,
+        json=json,
+    )
     health = Health(
-        HealthChecker(
+        checker=HealthChecker(
             engine,
             settings.livekit_health_url,
             timeout=settings.health_timeout,
             http=http,
             cache_for=settings.health_cache_ttl,
         ),
-        json,
-        clock,
+        json=json,
+        clock=clock,
     )
     openapi = document()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ..errors import ApiError, bad_request
 
@@ -13,17 +13,25 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 async def read_body(request: Request) -> bytes:
-    """The whole body; 413 as soon as it (or its declared length) exceeds :data:`MAX_BODY_BYTES`, and
-    Starlette's ``ClientDisconnect`` if the caller hangs up before it is complete."""
+    """The whole body, read from the ASGI messages as they come: 413 as soon as it (or its declared length)
+    exceeds :data:`MAX_BODY_BYTES`, and Starlette's ``ClientDisconnect`` if the caller hangs up before it is
+    complete."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _too_large()
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
             raise _too_large()
-    return body
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 async def json_object(request: Request, *, allow_empty: bool) -> dict[str, Any]:

@@ -4,7 +4,7 @@ token, trusted as they come."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -26,17 +26,21 @@ class GatewayIdentity:
         self._profiles = settings.gateway_profile_headers
 
     async def resolve(self, headers: Headers, endpoint: Endpoint) -> Identity:
-        email = headers.get(self._email) or None
+        return self.identity(headers.get)
+
+    def identity(self, header: Callable[[str], str | None]) -> Identity:
+        """The caller, from ``header(name)``: a header's value (the first, if repeated), or ``None``."""
+        email = header(self._email) or None
         display_name = cwid = None
         for name in self._profiles:  # agents registering send none
-            raw = headers.get(name)
+            raw = header(name)
             if raw:
                 profile_email, display_name, cwid = self.profile(raw, name)
                 email = email or profile_email
                 break
         return Identity(
-            client_id=headers.get(self._client_id) or None,
-            user_id=headers.get(self._user_id) or None,
+            client_id=header(self._client_id) or None,
+            user_id=header(self._user_id) or None,
             email=email,
             display_name=display_name,
             cwid=cwid,

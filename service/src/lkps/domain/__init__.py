@@ -1,2 +1,2 @@
-"""What the service does, as if speed were free: the agent registry, LiveKit tokens, room names, sessions and
-their lifecycle, the audit's records. No HTTP and no SQL here."""
+"""What the service decides: the agent registry, LiveKit tokens, room names, sessions and their lifecycle,
+webhook events, the audit's records. No HTTP and no SQL here."""

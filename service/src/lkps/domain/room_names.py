@@ -19,6 +19,7 @@ _DRAWS = 64  # before giving up: with the second's names nearly used up, more dr
 # Room names carry the caller's CWID; anything outside this set is replaced so names stay URL- and log-safe.
 _UNSAFE_CWID = re.compile(r"[^A-Za-z0-9._@]")
 MAX_CWID = 64
+_AGENT_ID_LENGTH = 36  # a GUID's text
 
 
 class RoomNames:
@@ -59,6 +60,3 @@ def agent_app_id_from_room(room_name: str) -> str | None:
     if len(candidate) == _AGENT_ID_LENGTH and candidate.count("-") == 4:
         return candidate.lower()
     return None
-
-
-_AGENT_ID_LENGTH = 36

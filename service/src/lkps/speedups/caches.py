@@ -7,7 +7,10 @@ import functools
 import os
 import secrets
 
+from starlette.datastructures import Headers
+
 from ..auth.gateway import GatewayIdentity, ProfileFields
+from ..auth.identity import Endpoint, Identity
 from ..domain.ids import Ids
 from ..domain.room_names import RoomNames
 from ..settings import Settings
@@ -54,9 +57,26 @@ class BufferedRoomNames(RoomNames):
 class CachedGatewayIdentity(GatewayIdentity):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
+        names = (
+            settings.gateway_client_id_header,
+            settings.gateway_user_id_header,
+            settings.gateway_email_header,
+            *settings.gateway_profile_headers,
+        )
+        self._wanted = {name.encode("latin-1"): name for name in names}
         # The same callers come back with the same profile, and decoding it costs more than the lookup; a few
         # KB a profile at most, so bounded at a few MB (a refused value raises, never cached).
         self._profile = functools.lru_cache(maxsize=1024)(super().profile)
+
+    async def resolve(self, headers: Headers, endpoint: Endpoint) -> Identity:
+        # One pass over the raw (already lower-cased) ASGI headers instead of a scan per name; as with
+        # ``Headers.get``, the first occurrence of a repeated header counts.
+        found: dict[str, str] = {}
+        for raw_name, value in headers.raw:
+            name = self._wanted.get(raw_name)
+            if name is not None and name not in found:
+                found[name] = value.decode("latin-1")
+        return self.identity(found.get)
 
     def profile(self, raw: str, header: str) -> ProfileFields:
         return self._profile(raw, header)
