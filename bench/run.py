@@ -21,7 +21,8 @@ from bench.processes import REPO
 def _service(args: argparse.Namespace, work: Path) -> str:
     from bench import service_bench
 
-    return service_bench.markdown(service_bench.run(args.duration, args.runs, work, args.speedups))
+    results = service_bench.run(args.duration, args.runs, work, args.speedups, args.baseline)
+    return service_bench.markdown(results)
 
 
 def _sdk(args: argparse.Namespace, work: Path) -> str:
@@ -67,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         default="off",
         help="the service beside its speedups: off (default: the plain path too), each (also without each"
         " speedup in turn), on (the speedups only)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of this repository (its .venv synced) whose service runs beside this one's in"
+        " the same run, on a database of its own: an A/B on one machine state",
     )
     parser.add_argument("--sdk-runs", type=int, default=5, help="worker starts of each kind (default 5)")
     parser.add_argument(

@@ -18,6 +18,7 @@ import httpx
 
 from bench import wrk
 from bench.machine import Machine
+from bench.processes import run_checked
 from bench.service_stack import (
     API_KEY,
     API_SECRET,
@@ -53,6 +54,20 @@ class Variant:
     value: str
     label: str  # in the report
     share: float
+
+
+BASELINE = "baseline"
+
+
+def _url(stack: Stack, variant: Variant) -> str:
+    if variant.key == BASELINE:
+        assert stack.baseline_url is not None
+        return stack.baseline_url
+    return stack.variant_urls[variant.value]
+
+
+def _database(variant: Variant | None) -> str:
+    return "lkps_bench_baseline" if variant is not None and variant.key == BASELINE else "lkps_bench"
 
 
 def variants(choice: str) -> list[Variant]:
@@ -126,7 +141,7 @@ def _prepare(stack: Stack, work: Path, chosen: list[Variant]) -> list[Point]:
     """Register the session agents, warm each process's Graph cache, write one request file per endpoint."""
     tenant = stack.tenant
     entra_token = stack.entra_token()
-    gateways = [stack.gateway_url, *(stack.variant_urls[v.value] for v in chosen)]
+    gateways = [stack.gateway_url, *(_url(stack, v) for v in chosen)]
     with httpx.Client(timeout=30) as http:
         for url in gateways:
             for agent_id, enforce in ((tenant.enforced_agent_id, True), (tenant.open_agent_id, False)):
@@ -217,7 +232,7 @@ def _prepare(stack: Stack, work: Path, chosen: list[Variant]) -> list[Point]:
         for c in conns
     ]
     for variant in chosen:
-        url = stack.variant_urls[variant.value]
+        url = _url(stack, variant)
         full = variant.share == 1.0  # the plain path is measured like the speedups; "each" at 32 only
         for key, what in (
             ("register", "`POST /api/agent/register` (gateway"),
@@ -232,12 +247,12 @@ def _prepare(stack: Stack, work: Path, chosen: list[Variant]) -> list[Point]:
 
 
 def _webhook_url(stack: Stack, variant: Variant | None = None) -> str:
-    base = stack.gateway_url if variant is None else stack.variant_urls[variant.value]
+    base = stack.gateway_url if variant is None else _url(stack, variant)
     return f"{base}/livekit/webhook"
 
 
-def _stored_events(stack: Stack) -> int:
-    return stack.count("SELECT count(*) FROM webhook_events")
+def _stored_events(stack: Stack, variant: Variant | None = None) -> int:
+    return stack.count("SELECT count(*) FROM webhook_events", _database(variant))
 
 
 def _settle(stack: Stack, timeout: float = 20.0) -> None:
@@ -256,12 +271,11 @@ def _settle(stack: Stack, timeout: float = 20.0) -> None:
 def _webhook_run(
     stack: Stack, path: Path, events: int, duration: float, variant: Variant | None = None
 ) -> WebhookRun:
-    before = _stored_events(stack)
+    before = _stored_events(stack, variant)
     url = _webhook_url(stack, variant)
     result = wrk.run(url, "replay.lua", WEBHOOK_CONNECTIONS, duration, {"BENCH_REQUESTS": str(path)})
-    return WebhookRun(
-        result, events, _stored_events(stack) - before, "on" if variant is None else variant.key
-    )
+    stored = _stored_events(stack, variant) - before
+    return WebhookRun(result, events, stored, "on" if variant is None else variant.key)
 
 
 @dataclass
@@ -284,12 +298,19 @@ class ServiceResults:
     commands: list[str]
 
 
-def run(duration: float, runs: int, work: Path, speedups: str = "off") -> ServiceResults:
-    """``speedups``: which variants run beside the speedups (:func:`variants`)."""
+def run(
+    duration: float, runs: int, work: Path, speedups: str = "off", baseline: Path | None = None
+) -> ServiceResults:
+    """``speedups``: which variants run beside the speedups (:func:`variants`); ``baseline``: another
+    checkout whose service runs beside (an A/B in one run)."""
     machine = Machine()
     machine.add_tool("wrk", ["wrk", "--version"])
     chosen = variants(speedups)
-    with running_stack(work, [v.value for v in chosen]) as stack:
+    values = [v.value for v in chosen]
+    if baseline is not None:
+        commit = run_checked(["git", "-C", str(baseline), "rev-parse", "--short", "HEAD"]).strip()
+        chosen.append(Variant(BASELINE, "", f"baseline {commit}", 1.0))
+    with running_stack(work, values, baseline) as stack:
         machine.add_tool("PostgreSQL", [str(stack.cluster.bin / "postgres"), "--version"])
         points = _prepare(stack, work, chosen)
         warmups: list[tuple[Point, wrk.WrkResult]] = []
@@ -344,10 +365,12 @@ def run(duration: float, runs: int, work: Path, speedups: str = "off") -> Servic
                     variant_webhooks[target.key].append(_webhook_run(stack, path, events, seconds, target))
 
         stack.stop_services()  # graceful: the audit queue is flushed before the counts below
-        register_results = [r for p in points if p.key.startswith("register") for r in p.results]
-        register_results += [r for p, r in warmups if p.key.startswith("register")]
-        session_results = [r for p in points if p.key.startswith("session") for r in p.results]
-        session_results += [r for p, r in warmups if p.key.startswith("session")]
+        # The baseline writes to a database of its own: the checks below count this checkout's rows.
+        ours = [p for p in points if p.variant != BASELINE]
+        register_results = [r for p in ours if p.key.startswith("register") for r in p.results]
+        register_results += [r for p, r in warmups if p.key.startswith("register") and p in ours]
+        session_results = [r for p in ours if p.key.startswith("session") for r in p.results]
+        session_results += [r for p, r in warmups if p.key.startswith("session") and p in ours]
         results = ServiceResults(
             machine=machine,
             duration=duration,
@@ -413,7 +436,8 @@ def _commands(points: list[Point], stack: Stack, duration: float, chosen: list[V
             )
         )
     for variant in chosen:
-        out.append(f"# {stack.variant_urls[variant.value]}: lkps serve with LKPS_SPEEDUPS={variant.value}")
+        what = variant.label if variant.key == BASELINE else f"LKPS_SPEEDUPS={variant.value}"
+        out.append(f"# {_url(stack, variant)}: lkps serve, {what}")
     return out
 
 
@@ -479,7 +503,8 @@ def _webhook_rate(results: ServiceResults) -> float:
 
 
 def _speedups_tables(results: ServiceResults) -> list[str]:
-    """The speedups against the plain path, and (``--speedups each``) what each speedup buys."""
+    """The speedups against the plain path, this checkout against a baseline (``--baseline``), and
+    (``--speedups each``) what each speedup buys."""
     if not results.variants:
         return []
 
@@ -487,22 +512,31 @@ def _speedups_tables(results: ServiceResults) -> list[str]:
         found = [p for p in results.points if p.key == key]
         return found[0].rps() if found else float("nan")
 
-    lines = [
-        "Speedups on (the default) and the plain path (`LKPS_SPEEDUPS=off`), in the same run:",
-        "",
-        "| endpoint | connections | speedups on | plain path | plain / on |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for key, label in (("register", "`POST /api/agent/register`"), ("session", "`POST /api/session/start`")):
-        for c in (32, 128):
-            on, off = rps(f"{key}@{c}"), rps(f"{key}~off@{c}")
-            lines.append(f"| {label} (req/s) | {c} | {fmt(on)} | {fmt(off)} | {fmt(ratio(off, on), 2)} |")
-    on, off = _webhook_rate(results), _rate(results.variant_webhooks["off"])
-    lines.append(
-        f"| `POST /livekit/webhook` (events stored/s) | {WEBHOOK_CONNECTIONS} | {fmt(on)} | {fmt(off)} |"
-        f" {fmt(ratio(off, on), 2)} |"
-    )
-    each = [v for v in results.variants if v.key != "off"]
+    lines: list[str] = []
+    for other in results.variants:
+        if other.key not in ("off", BASELINE):
+            continue
+        if other.key == "off":
+            title = "Speedups on (the default) and the plain path (`LKPS_SPEEDUPS=off`), in the same run:"
+            header = "| endpoint | connections | speedups on | plain path | plain / on |"
+        else:
+            title = f"This checkout against the {other.label} (both with their defaults), in the same run:"
+            header = "| endpoint | connections | this checkout | baseline | this / baseline |"
+        lines += [*([""] if lines else []), title, "", header, "|---|---:|---:|---:|---:|"]
+        api = (("register", "`POST /api/agent/register`"), ("session", "`POST /api/session/start`"))
+        for key, label in api:
+            for c in (32, 128):
+                on, theirs = rps(f"{key}@{c}"), rps(f"{key}~{other.key}@{c}")
+                change = ratio(theirs, on) if other.key == "off" else ratio(on, theirs)
+                lines.append(f"| {label} (req/s) | {c} | {fmt(on)} | {fmt(theirs)} | {fmt(change, 2)} |")
+        on, theirs = _webhook_rate(results), _rate(results.variant_webhooks[other.key])
+        change = ratio(theirs, on) if other.key == "off" else ratio(on, theirs)
+        lines.append(
+            f"| `POST /livekit/webhook` (events stored/s) | {WEBHOOK_CONNECTIONS} | {fmt(on)} |"
+            f" {fmt(theirs)} | {fmt(change, 2)} |"
+        )
+    on = _webhook_rate(results)
+    each = [v for v in results.variants if v.key not in ("off", BASELINE)]
     if not each:
         return lines
     lines += [

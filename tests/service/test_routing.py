@@ -12,8 +12,10 @@ import pytest
 from service_helpers import gateway_headers, new_agent_id, running_app, served_app
 from starlette.datastructures import Headers
 
+from lkps.app import create_app
 from lkps.auth.identity import Endpoint, Identity
 from lkps.settings import Settings
+from lkps.speedups.hot_routes import HotRoutes
 
 
 class FailingIdentity:
@@ -27,6 +29,16 @@ class FailingIdentity:
 
 
 HOT_PATHS = ("/api/agent/register", "/api/session/start", "/livekit/webhook")
+
+
+def test_the_api_post_routes_and_only_they_are_dispatched_ahead_of_the_router(settings: Settings) -> None:
+    app = create_app(settings)
+    hot = [m for m in app.user_middleware if m.cls is HotRoutes]
+    if "routes" not in settings.speedups:
+        assert hot == []  # the plain path: Starlette's router for every request
+        return
+    (dispatch,) = hot
+    assert sorted(dispatch.kwargs["routes"]) == sorted(HOT_PATHS)
 
 
 @pytest.mark.parametrize("path", HOT_PATHS)

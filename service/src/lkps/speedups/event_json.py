@@ -10,14 +10,12 @@ protobuf instead of guessing. A reader never returns a value ``Parse`` would not
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf.message import Message
 
 _INT64 = (-(2**63), 2**63 - 1)
-_DIGITS = re.compile(r"-?[0-9]+", re.ASCII)
 
 
 class NotCanonicalError(ValueError):
@@ -66,8 +64,10 @@ class Field:
         value = self._raw(obj)
         if value is None:
             return 0
-        if type(value) is str and _DIGITS.fullmatch(value):
-            value = int(value)
+        if type(value) is str:
+            digits = value[1:] if value[:1] == "-" else value
+            if digits.isascii() and digits.isdigit():  # what protobuf reads as a number: -?[0-9]+
+                value = int(value)
         if type(value) is not int or not _INT64[0] <= value <= _INT64[1]:
             raise NotCanonicalError(self._json)
         return value

@@ -67,6 +67,7 @@ _CREATION_TIME, _CREATION_TIME_MS = Field(Room, "creation_time"), Field(Room, "c
 _IDENTITY, _KIND = Field(ParticipantInfo, "identity"), Field(ParticipantInfo, "kind")
 _JOINED_AT, _JOINED_AT_MS = Field(ParticipantInfo, "joined_at"), Field(ParticipantInfo, "joined_at_ms")
 _DISCONNECT_REASON = Field(ParticipantInfo, "disconnect_reason")
+_NO_PARTICIPANT = Participant()  # what protobuf gives for an event without one
 
 
 def read_event(event: Mapping[str, Any]) -> LiveKitEvent:
@@ -81,7 +82,9 @@ def read_event(event: Mapping[str, Any]) -> LiveKitEvent:
         _ROOM_SID.string(room),
         _CREATION_TIME.int64(room),
         _CREATION_TIME_MS.int64(room),
-        Participant(
+        _NO_PARTICIPANT
+        if not participant
+        else Participant(
             _IDENTITY.string(participant),
             _KIND.enum(participant),
             _JOINED_AT.int64(participant),
