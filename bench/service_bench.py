@@ -337,7 +337,9 @@ def run(
             )
             events = min(
                 WEBHOOK_MAX_EVENTS,
-                math.ceil(max(probe.stored_per_s, 500.0) * duration * share * WEBHOOK_HEADROOM),
+                math.ceil(
+                    max(probe.stored_per_s, 500.0) * wrk.whole_seconds(duration * share) * WEBHOOK_HEADROOM
+                ),
             )
             per_run = max(per_run, events)
             webhook_files[key] = []
