@@ -1,5 +1,6 @@
 """Speedup ``caches``: results the request path would compute again and again, kept; randomness fetched in
-bulk. Each class is the plain one with the same answers, found faster."""
+bulk; the gateway's headers read in one pass. Each class is the plain one with the same answers, found
+faster."""
 
 from __future__ import annotations
 
