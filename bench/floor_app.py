@@ -18,15 +18,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lkps.server import server_config
-from lkps.tokens import TokenMinter
+from lkps.app import server_config
+from lkps.speedups.tokens import PreparedTokenMinter
 
 AGENT_APP_ID = "0f6a3c1e-7d7b-4a8e-9a59-1c2d3e4f5a6b"
 TOKEN_TTL = 3600
 
 
 def create_app(api_key: str, api_secret: str, livekit_url: str) -> Starlette:
-    minter = TokenMinter(api_key, api_secret)
+    minter = PreparedTokenMinter(api_key, api_secret)
     constant = {"livekit_token": "x" * 300, "livekit_url": livekit_url, "expires_in": TOKEN_TTL}
 
     async def mint(request: Request) -> Response:
@@ -57,8 +57,8 @@ def main() -> None:
         os.environ["LIVEKIT_API_KEY"], os.environ["LIVEKIT_API_SECRET"], os.environ["LIVEKIT_URL"]
     )
     # lkps serve's uvicorn.Config, except that the floor issue 4 defines runs on uvicorn's own HTTP protocol;
-    # with --corked on lkps's too, so that the two differ only in what the endpoint does
-    config = server_config(app, args.host, args.port, corked=args.corked)
+    # with --corked on lkps's too (speedup http), so that the two differ only in what the endpoint does
+    config = server_config(app, args.host, args.port, {"http"} if args.corked else ())
     uvicorn.Server(config).run()
 
 

@@ -9,6 +9,9 @@ totals divided by the difference of the request counts is the cost of one reques
 shutdown. Instructions are not time (system calls, cache misses and crypto instructions valgrind does not
 emulate all differ), so compare variants of the same endpoint, or the floor with register, not absolute times.
 
+The service's endpoints are counted with its speedups on and on the plain path (``LKPS_SPEEDUPS=off``);
+``--speedups each`` adds a run without each speedup in turn, to say what each one buys.
+
 Run: ``make bench-instructions`` (or ``uv run python -m bench.instructions --requests 400 1600``). It prints a
 table; nothing is written to docs/benchmarks.md. Everything listens on 127.0.0.1.
 """
@@ -31,6 +34,7 @@ from bench.processes import PYTHON, Child, clean_environment, free_port, run_che
 from bench.service_bench import _gateway_headers
 from bench.service_stack import API_KEY, API_SECRET, PostgresCluster, port_open
 from bench.webhook_events import EVENTS_PER_SESSION, signed_deliveries
+from lkps.speedups import SPEEDUPS, parse, spelled
 
 CONNECTIONS = 32
 CLIENT_APP_ID = "5b8c9d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"  # the calling client app of session starts
@@ -59,6 +63,20 @@ class Target:
     webhooks: bool = False  # each request a distinct signed LiveKit delivery instead of the same body
     body: bytes = _BODY
     warm_up: bool = False  # one request answered before the counted ones
+
+    @property
+    def service(self) -> bool:
+        """An endpoint of lkps, counted for each speedup variant (the floor has none)."""
+        return self.module[0] == "lkps"
+
+
+def variants(choice: str) -> dict[str, str]:
+    """``--speedups``: column name -> ``LKPS_SPEEDUPS`` value. ``on``, ``on,off`` (the default), or ``each``:
+    on, off, and every speedup but one in turn."""
+    if choice == "each":
+        return {"on": "on", "off": "off", **{f"without {n}": spelled(set(SPEEDUPS) - {n}) for n in SPEEDUPS}}
+    chosen = [part.strip() for part in choice.split(",") if part.strip()]
+    return {name: name for name in chosen}
 
 
 TARGETS = {
@@ -124,12 +142,14 @@ async def _warm_up(port: int, request: bytes, attempts: int = 5) -> None:
     raise RuntimeError(f"no 200 from the warm-up request in {attempts} attempts")
 
 
-def _instructions(target: Target, env: dict[str, str], count: int, first_session: int, work: Path) -> int:
+def _instructions(
+    target: Target, env: dict[str, str], count: int, first_session: int, work: Path, label: str
+) -> int:
     """Total instructions of one server process that answered ``count`` requests."""
     port = free_port()
-    report = work / f"{target.name}-{count}.valgrind"
+    report = work / f"{label}-{count}.valgrind"
     child = Child(
-        f"{target.name}-{count}",
+        f"{label}-{count}",
         [
             "valgrind",
             "--tool=cachegrind",
@@ -165,7 +185,10 @@ def _instructions(target: Target, env: dict[str, str], count: int, first_session
     return int(found.group(1).replace(",", ""))
 
 
-def measure(names: Sequence[str], counts: tuple[int, int], work: Path) -> dict[str, float]:
+def measure(
+    names: Sequence[str], counts: tuple[int, int], work: Path, speedups: dict[str, str]
+) -> dict[str, dict[str, float]]:
+    """Instructions per request of each target (row) for each speedups variant (column)."""
     cluster = PostgresCluster()
     cluster.init()
     cluster.start()
@@ -181,14 +204,21 @@ def measure(names: Sequence[str], counts: tuple[int, int], work: Path) -> dict[s
         )
         run_checked([PYTHON, "-m", "lkps", "migrate"], env=env)
         cluster.psql(_REGISTERED_AGENT, database="lkps_instructions")
-        per_request: dict[str, float] = {}
+        per_request: dict[str, dict[str, float]] = {}
+        first_session = 0
         for name in names:
             target = TARGETS[name]
-            # distinct sessions in each run: webhooks stored before would be duplicates, cheaper to answer
-            low = _instructions(target, env, counts[0], 0, work)
-            high = _instructions(target, env, counts[1], counts[0], work)
-            per_request[name] = (high - low) / (counts[1] - counts[0])
-            print(f"{name}: {per_request[name]:,.0f} instructions/request", flush=True)
+            per_request[name] = {}
+            for column, value in speedups.items() if target.service else [("on", "on")]:
+                # distinct sessions in each run: webhooks stored before would be duplicates, cheaper to answer
+                run_env = {**env, "LKPS_SPEEDUPS": value}
+                label = f"{name}-{column.replace(' ', '-')}"
+                low = _instructions(target, run_env, counts[0], first_session, work, label)
+                first_session += counts[0]
+                high = _instructions(target, run_env, counts[1], first_session, work, label)
+                first_session += counts[1]
+                per_request[name][column] = (high - low) / (counts[1] - counts[0])
+                print(f"{name} ({column}): {per_request[name][column]:,.0f} instructions/request", flush=True)
         return per_request
     finally:
         cluster.destroy()
@@ -198,7 +228,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(TARGETS), help=f"comma list of {', '.join(TARGETS)}")
     parser.add_argument("--requests", nargs=2, type=int, default=(400, 1600), metavar=("SHORT", "LONG"))
+    parser.add_argument(
+        "--speedups",
+        default="on,off",
+        help="LKPS_SPEEDUPS variants to count the service's endpoints with: a comma list (default on,off),"
+        " or 'each' (on, off, and every speedup but one in turn)",
+    )
     args = parser.parse_args(argv)
+    columns = variants(args.speedups)
+    for value in columns.values():
+        if parse(value)[1]:
+            parser.error(f"--speedups: {value!r} names unknown speedups; names: {', '.join(SPEEDUPS)}")
     names = [n for n in args.only.split(",") if n]
     unknown = sorted(set(names) - set(TARGETS))
     if unknown:
@@ -210,13 +250,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("valgrind is not installed: run 'make bench-instructions' (installs it) or apt-get it")
     work = Path(tempfile.mkdtemp(prefix="lkps-instructions-"))
     print(f"server logs and valgrind reports: {work}", flush=True)
-    result = measure(names, (short, long), work)
-    print("\n| endpoint | instructions per request |\n|---|---:|")
-    for name, value in result.items():
-        print(f"| {name} | {value:,.0f} |")
-    if "register" in result and "floor-constant" in result:
-        print(f"\nfloor-constant / register: {result['floor-constant'] / result['register']:.3f}")
+    result = measure(names, (short, long), work, columns)
+    print(table(result, list(columns)))
+    if "register" in result and "floor-constant" in result and "on" in result["register"]:
+        ratio = result["floor-constant"]["on"] / result["register"]["on"]
+        print(f"\nfloor-constant / register (speedups on): {ratio:.3f}")
     return 0
+
+
+def table(result: dict[str, dict[str, float]], columns: list[str]) -> str:
+    """Instructions per request, one column per variant; after the first, each with its change from it."""
+    lines = [
+        "",
+        "| endpoint | "
+        + " | ".join(f"LKPS_SPEEDUPS {c}" if c in ("on", "off") else c for c in columns)
+        + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for name, counted in result.items():
+        base = counted.get(columns[0])
+        cells = []
+        for column in columns:
+            value = counted.get(column)
+            if value is None:
+                cells.append("")
+            elif column == columns[0] or not base:
+                cells.append(f"{value:,.0f}")
+            else:
+                cells.append(f"{value:,.0f} ({(value - base) / base:+.0%})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

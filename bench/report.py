@@ -18,8 +18,10 @@ Rules these numbers follow: they come from `make bench`, never from the test sui
 every figure is the median of several runs, shown next to each run's value; every ratio compares two things
 measured in the same run on the same machine against the same stand-ins; each section names the machine, its
 load average and a CPU probe before and after, and the commands that produced it. Targets come from the issues
-and are reported, not enforced. Everything runs on 127.0.0.1. See `bench/README.md` for what each benchmark
-does.
+and are reported, not enforced. Everything runs on 127.0.0.1. The service's figures are with its speedups on
+(the default); its plain path (`LKPS_SPEEDUPS=off`) is measured beside them in the same run, and
+`make bench BENCH=service BENCH_ARGS="--speedups each"` adds what each speedup buys. See `bench/README.md` for
+what each benchmark does.
 """
 
 

@@ -21,7 +21,8 @@ from bench.processes import REPO
 def _service(args: argparse.Namespace, work: Path) -> str:
     from bench import service_bench
 
-    return service_bench.markdown(service_bench.run(args.duration, args.runs, work))
+    results = service_bench.run(args.duration, args.runs, work, args.speedups, args.baseline)
+    return service_bench.markdown(results)
 
 
 def _sdk(args: argparse.Namespace, work: Path) -> str:
@@ -61,6 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", type=_parts, default=_parts(os.environ.get("BENCH", "all")))
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk point (default 10)")
     parser.add_argument("--runs", type=int, default=5, help="runs per service point (default 5)")
+    parser.add_argument(
+        "--speedups",
+        choices=("on", "off", "each"),
+        default="off",
+        help="the service beside its speedups: off (default: the plain path too), each (also without each"
+        " speedup in turn), on (the speedups only)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of this repository (its .venv synced) whose service runs beside this one's in"
+        " the same run, on a database of its own: an A/B on one machine state",
+    )
     parser.add_argument("--sdk-runs", type=int, default=5, help="worker starts of each kind (default 5)")
     parser.add_argument(
         "--template-runs", type=int, default=3, help="bakes/test runs per answer set (default 3)"

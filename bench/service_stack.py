@@ -1,6 +1,8 @@
-"""The service benchmark's stack on 127.0.0.1: PostgreSQL, the Entra/Graph and LiveKit stand-ins, two
-``lkps serve`` processes (gateway and entra identity modes) and the floor app (on uvicorn's HTTP protocol and
-on lkps's corked one), each its own process.
+"""The service benchmark's stack on 127.0.0.1: PostgreSQL, the Entra/Graph and LiveKit stand-ins,
+``lkps serve`` processes (gateway and entra identity modes with the speedups on, a gateway-mode one for each
+other ``LKPS_SPEEDUPS`` variant measured, and optionally a gateway-mode one from a baseline checkout, on a
+database of its own) and the floor app (on uvicorn's HTTP protocol and on lkps's corked one), each its own
+process.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import secrets
 import socket
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -79,15 +81,17 @@ class Stack:
     gateway_url: str
     entra_url: str
     floor_url: str
-    corked_floor_url: str  # the same floor on lkps's corked HTTP protocol (lkps.http_protocol)
+    corked_floor_url: str  # the same floor on lkps's corked HTTP protocol (lkps.speedups.http_protocol)
+    variant_urls: dict[str, str]  # LKPS_SPEEDUPS value -> a gateway-mode lkps serve running with it
+    baseline_url: str | None  # the baseline checkout's gateway-mode lkps serve
     children: list[Child]
 
     def entra_token(self) -> str:
         """A real stand-in token for the entra-mode agent (minted once, before the timed runs)."""
         return self.tenant.token(self.apps.entra_agent)
 
-    def count(self, sql: str) -> int:
-        return int(self.cluster.psql(sql, database="lkps_bench") or 0)
+    def count(self, sql: str, database: str = "lkps_bench") -> int:
+        return int(self.cluster.psql(sql, database=database) or 0)
 
     def stop_services(self) -> None:
         """SIGTERM every child: lkps flushes its audit queue before it exits."""
@@ -96,7 +100,12 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(log_dir: Path) -> Iterator[Stack]:
+def running_stack(
+    log_dir: Path, variants: Sequence[str] = (), baseline: Path | None = None
+) -> Iterator[Stack]:
+    """``variants``: ``LKPS_SPEEDUPS`` values besides ``on``, each served by a gateway-mode process.
+    ``baseline``: another checkout (its ``.venv`` synced) whose ``lkps serve`` runs beside, in gateway mode
+    with its own defaults, on a database of its own migrated by its own ``lkps migrate``."""
     cluster = PostgresCluster()
     children: list[Child] = []
     with contextlib.ExitStack() as cleanup:
@@ -123,16 +132,18 @@ def running_stack(log_dir: Path) -> Iterator[Stack]:
 
         cleanup.callback(on_exit)
         urls: dict[str, str] = {}
-        for name, mode in (("lkps-gateway", "gateway"), ("lkps-entra", "entra")):
+        processes = [("lkps-gateway", "gateway", "on"), ("lkps-entra", "entra", "on")]
+        processes += [(f"lkps-gateway-speedups-{i}", "gateway", value) for i, value in enumerate(variants, 1)]
+        for name, mode, speedups in processes:
             port = free_port()
             child = Child(
                 name,
                 [PYTHON, "-m", "lkps", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                clean_environment(**common, LKPS_IDENTITY_MODE=mode),
+                clean_environment(**common, LKPS_IDENTITY_MODE=mode, LKPS_SPEEDUPS=speedups),
                 log_dir,
             )
             children.append(child)
-            urls[mode] = health = f"http://127.0.0.1:{port}"
+            urls[mode if speedups == "on" else speedups] = health = f"http://127.0.0.1:{port}"
             wait_until(partial(http_ok, f"{health}/api/health"), timeout=60, what="healthy", child=child)
         floor_urls: dict[bool, str] = {}
         for corked in (False, True):
@@ -162,5 +173,34 @@ def running_stack(log_dir: Path) -> Iterator[Stack]:
             entra_url=urls["entra"],
             floor_url=floor_urls[False],
             corked_floor_url=floor_urls[True],
+            variant_urls={value: urls[value] for value in variants},
+            baseline_url=None
+            if baseline is None
+            else _baseline(baseline, cluster, common, children, log_dir),
             children=children,
         )
+
+
+def _baseline(
+    checkout: Path, cluster: PostgresCluster, common: dict[str, str], children: list[Child], log_dir: Path
+) -> str:
+    python = checkout / ".venv" / "bin" / "python"
+    if not python.is_file():
+        raise RuntimeError(f"--baseline {checkout}: no {python}; run 'uv sync' (or 'make sync') there first")
+    env = clean_environment(
+        **{**common, "LKPS_DATABASE_URL": cluster.create_database("lkps_bench_baseline")},
+        LKPS_IDENTITY_MODE="gateway",
+    )
+    run_checked([str(python), "-m", "lkps", "migrate"], env=env)
+    port = free_port()
+    child = Child(
+        "lkps-gateway-baseline",
+        [str(python), "-m", "lkps", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        log_dir,
+        cwd=checkout,
+    )
+    children.append(child)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(partial(http_ok, f"{url}/api/health"), timeout=60, what="healthy", child=child)
+    return url

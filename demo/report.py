@@ -141,8 +141,8 @@ def _system_sections(system: System, facts: DemoFacts) -> list[str]:
         lines.append("  metadata the agent received: " + _metadata(job.metadata))
 
     if facts.room:
-        lines += ["", "Session lifecycle (agent_jobs row, written from session/start and LiveKit webhooks)"]
-        for row in system.rows("SELECT * FROM agent_jobs WHERE room_name = :room", room=facts.room):
+        lines += ["", "The session (its sessions row, written from session/start and LiveKit webhooks)"]
+        for row in system.rows("SELECT * FROM sessions WHERE room_name = :room", room=facts.room):
             lines += _lifecycle(row)
         events = system.rows(
             "SELECT event, created_at FROM webhook_events WHERE room_name = :room ORDER BY created_at, event",

@@ -224,7 +224,7 @@ def _registrations(system: System, agent_id: str) -> int:
 
 
 def _status(system: System, room: str) -> str:
-    rows = system.rows("SELECT status FROM agent_jobs WHERE room_name = :room", room=room)
+    rows = system.rows("SELECT status FROM sessions WHERE room_name = :room", room=room)
     return str(rows[0]["status"]) if rows else ""
 
 

@@ -2,8 +2,8 @@
 
 Template questions come from ``cookiecutter.json``; the settings tables are rendered from the settings classes
 (SDK, service, the generated repo's ``AgentConfig``) and must list exactly the variables those classes look up
-(read through a recording environment); HTTP paths from ``lkps.openapi``. A name added to the code without its
-docs fails here.
+(read through a recording environment); HTTP paths from ``lkps.api.openapi``. A name added to the code without
+its docs fails here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from livekit_platform_sdk.plugins.catalog import PLUGINS
-from lkps.openapi import document
+from lkps.api.openapi import document
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"

@@ -1,6 +1,6 @@
 """MkDocs hook: fills marker comments in pages with blocks rendered from the code, so the guide cannot drift.
 
-``<!-- generated:openapi -->`` becomes the HTTP API reference (from ``lkps.openapi.document()``),
+``<!-- generated:openapi -->`` becomes the HTTP API reference (from ``lkps.api.openapi.document()``),
 ``<!-- generated:sdk-plugins -->`` the SDK's plugin table (from ``livekit_platform_sdk.plugins.catalog``),
 ``<!-- generated:settings KEY GROUP -->`` the table of one group of a settings class's variables, and
 ``<!-- generated:settings-error KEY -->`` the error those settings raise for a sample of mistakes (KEY:
@@ -29,7 +29,7 @@ _METHODS = ("get", "put", "post", "patch", "delete")
 
 
 def openapi_document() -> dict[str, Any]:
-    from lkps.openapi import document
+    from lkps.api.openapi import document
 
     return document()
 

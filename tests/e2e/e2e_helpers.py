@@ -91,7 +91,7 @@ class Deployment:
         return body["room_name"], joined.identity, joined.job_ids[0]
 
     def lifecycle(self, room: str) -> dict[str, Any] | None:
-        rows = self.system.rows("SELECT * FROM agent_jobs WHERE room_name = :room", room=room)
+        rows = self.system.rows("SELECT * FROM sessions WHERE room_name = :room", room=room)
         return rows[0] if rows else None
 
     def ended(self, room: str, *, timeout: float = 30) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from support.postgres import PostgresCluster
 from livekit_platform_testing.livekit import LiveKitStandIn
 from livekit_platform_testing.tenant import Tenant
 from lkps.settings import Settings
+from lkps.speedups import spelled
 
 
 @pytest.fixture(scope="session")
@@ -31,9 +32,15 @@ def livekit_standin_options() -> dict[str, Any]:
     return {"api_key": API_KEY, "api_secret": API_SECRET}
 
 
+@pytest.fixture(params=["on", "off"], ids=["speedups-on", "speedups-off"])
+def speedups(request: pytest.FixtureRequest) -> str:
+    """``LKPS_SPEEDUPS``: every test through the app runs with every speedup on, and on the plain path."""
+    return str(request.param)
+
+
 @pytest.fixture
-def settings(livekit_standin: LiveKitStandIn, db_url: str) -> Settings:
-    return Settings.from_env(service_env(livekit_standin.ws_url, db_url))
+def settings(livekit_standin: LiveKitStandIn, db_url: str, speedups: str) -> Settings:
+    return Settings.from_env(service_env(livekit_standin.ws_url, db_url, LKPS_SPEEDUPS=speedups))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +55,11 @@ def parties(tenant: Tenant) -> Parties:
 @pytest.fixture
 def entra_settings(tenant: Tenant, settings: Settings) -> Settings:
     env = service_env(
-        settings.livekit_url, settings.database_url, LKPS_IDENTITY_MODE="entra", **tenant.service_env()
+        settings.livekit_url,
+        settings.database_url,
+        LKPS_IDENTITY_MODE="entra",
+        LKPS_SPEEDUPS=spelled(settings.speedups),
+        **tenant.service_env(),
     )
     return Settings.from_env(env)
 

@@ -24,15 +24,15 @@ from starlette.applications import Starlette
 from support.postgres import PostgresCluster
 
 from livekit_platform_testing.tenant import App
-from lkps import db
-from lkps.app import create_app
-from lkps.handlers import Handlers
-from lkps.server import server_config
+from lkps.app import Services, create_app, server_config
+from lkps.auth.webhooks import WebhookVerifier
 from lkps.settings import Settings
+from lkps.speedups.webhooks import FastWebhookVerifier
+from lkps.storage import migrate
 
 API_KEY = "APIlkpsTestKey"
 API_SECRET = "lkps-test-secret-" + "s" * 40
-TABLES = ("agent_jobs", "agent_registrations", "agents", "webhook_events")
+TABLES = ("sessions", "agent_registrations", "agents", "webhook_events")
 
 
 def service_env(livekit_url: str, database_url: str, **overrides: str) -> dict[str, str]:
@@ -74,7 +74,7 @@ class StaticAuthorizer:
 class Running:
     app: Starlette
     client: httpx.AsyncClient
-    handlers: Handlers
+    services: Services
     settings: Settings
     url: str = "http://lkps"
 
@@ -120,7 +120,7 @@ async def running_app(settings: Settings, **seams: Any) -> AsyncIterator[Running
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://lkps") as client:
-            yield Running(app, client, app.state.handlers, settings)
+            yield Running(app, client, app.state.services, settings)
 
 
 @dataclass
@@ -130,7 +130,7 @@ class Served:
     url: str
     server: uvicorn.Server
     task: asyncio.Task[None]
-    handlers: Handlers = field(init=False)
+    services: Services = field(init=False)
 
 
 def free_port() -> int:
@@ -147,11 +147,12 @@ async def served_app(
     http: type[asyncio.Protocol] | None = None,
     **seams: Any,
 ) -> AsyncIterator[Served]:
-    """``http``: another HTTP protocol class than ``lkps.server``'s."""
+    """The app on ``lkps serve``'s uvicorn configuration for ``settings`` (its speedups); ``http``: another
+    HTTP protocol class."""
     seams.setdefault("authorizer", StaticAuthorizer())
     app = create_app(settings, **seams)
     port = port or free_port()
-    config = server_config(app, "127.0.0.1", port)
+    config = server_config(app, "127.0.0.1", port, settings.speedups)
     if http is not None:
         config.http = http
     server = uvicorn.Server(config)
@@ -162,7 +163,7 @@ async def served_app(
             raise RuntimeError("uvicorn did not start")
         await asyncio.sleep(0.02)
     served = Served(f"http://127.0.0.1:{port}", server, task)
-    served.handlers = app.state.handlers
+    served.services = app.state.services
     try:
         yield served
     finally:
@@ -216,10 +217,23 @@ def sign_webhook(
     return body, token
 
 
+def assert_fast_webhooks(services: Services, at_least: int) -> None:
+    """Deliveries signed as LiveKit signs them: with speedup ``webhooks`` all took its fast path (at least
+    ``at_least`` of them; none needed livekit-api's ``WebhookReceiver``), without it the plain verifier
+    (``WebhookReceiver`` itself) verified them."""
+    verifier = services.webhook_verifier
+    if "webhooks" in services.settings.speedups:
+        assert isinstance(verifier, FastWebhookVerifier)
+        assert verifier.fast >= at_least
+        assert verifier.deferred == 0
+    else:
+        assert type(verifier) is WebhookVerifier
+
+
 def migrated_database(postgres: PostgresCluster, name: str) -> str:
     """A new database ``name`` migrated to head; its URL."""
     url = postgres.create_database(name)
-    db.upgrade(url)
+    migrate.upgrade(url)
     return url
 
 

@@ -14,8 +14,8 @@ import pytest
 from service_helpers import Parties, fetch_rows, new_agent_id, running_app
 
 from livekit_platform_testing.tenant import REGISTER_ROLE, App, Tenant
-from lkps import db
 from lkps.settings import Settings, normalize_database_url
+from lkps.storage import migrate
 
 
 class Clock:
@@ -39,7 +39,7 @@ def any_entra_settings(request: pytest.FixtureRequest, entra_settings: Settings,
     if request.param == "postgresql":
         return entra_settings
     url = normalize_database_url(f"sqlite:///{tmp_path / 'lkps.db'}")
-    db.upgrade(url)
+    migrate.upgrade(url)
     return entra_settings.model_copy(update={"database_url": url})
 
 
@@ -57,7 +57,7 @@ async def test_a_registration_refused_for_a_removed_role_revokes_the_agent_and_i
         assert refused.status_code == 403
         # At once, before the audit writer has touched the database.
         response = await app.client.post("/api/session/start", json=body, headers=client)
-        await app.handlers.audit.flush()
+        await app.services.audit.flush()
 
     assert response.status_code == 404
     assert response.json()["error"] == "agent_not_registered"
@@ -102,7 +102,7 @@ async def test_restoring_the_role_and_registering_again_makes_the_agent_active(
         )
         assert again.status_code == 200
         response = await app.client.post("/api/session/start", json=body, headers=client)
-        await app.handlers.audit.flush()
+        await app.services.audit.flush()
     assert revoked.status_code == 404
     assert response.status_code == 200, response.json()
 
@@ -147,7 +147,7 @@ async def test_an_agent_that_stops_renewing_expires_and_renewing_makes_it_active
         assert (await app.start_session(agent_id)).status_code == 200
         clock.offset = 121
         expired = await app.start_session(agent_id)
-        await app.handlers.audit.flush()
+        await app.services.audit.flush()
         # Another replica sees the same expiry in the database.
         async with running_app(short, clock=clock) as other:
             elsewhere = await other.start_session(agent_id)
@@ -168,7 +168,7 @@ async def test_the_expiry_is_stored_with_the_agent(settings: Settings) -> None:
     agent_id = new_agent_id()
     async with running_app(settings) as app:
         await app.register(agent_id, enforce=False)
-        await app.handlers.audit.flush()
+        await app.services.audit.flush()
     agents = await fetch_rows(
         settings.database_url,
         "SELECT token_expires_at FROM agents WHERE entra_app_id = :a",

@@ -17,6 +17,7 @@ import pytest
 from service_helpers import API_SECRET, free_port, gateway_headers, new_agent_id, service_env
 
 from livekit_platform_testing.livekit import LiveKitStandIn
+from lkps.speedups import SPEEDUPS
 
 
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -33,12 +34,14 @@ def lkps(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def running(
-    tmp_path: Path, livekit_standin: LiveKitStandIn
+    tmp_path: Path, livekit_standin: LiveKitStandIn, speedups: str
 ) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
-    """``lkps dev`` on a loopback port with a fresh SQLite file; yields its URL, process and log file."""
+    """``lkps serve`` on a loopback port with a fresh SQLite file (migrated on start); yields its URL,
+    process and log file."""
     port = free_port()
     log = tmp_path / "lkps.log"
-    env = service_env(livekit_standin.ws_url, f"sqlite:///{tmp_path / 'dev.db'}", LKPS_LOG_FORMAT="json")
+    database = f"sqlite:///{tmp_path / 'dev.db'}"
+    env = service_env(livekit_standin.ws_url, database, LKPS_LOG_FORMAT="json", LKPS_SPEEDUPS=speedups)
     with log.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "lkps", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -91,11 +94,11 @@ def test_migrate_creates_the_schema_in_a_sqlite_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(database) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"agents", "agent_registrations", "agent_jobs", "webhook_events"} <= names
+    assert {"agents", "agent_registrations", "sessions", "webhook_events"} <= names
 
 
 def test_serve_answers_logs_json_without_tokens_and_stops_on_sigterm(
-    running: tuple[str, subprocess.Popen[str], Path],
+    running: tuple[str, subprocess.Popen[str], Path], speedups: str
 ) -> None:
     url, process, log = running
     response = httpx.post(
@@ -110,6 +113,9 @@ def test_serve_answers_logs_json_without_tokens_and_stops_on_sigterm(
     lines = [line for line in log.read_text().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]
     assert any(r["msg"] == "agent registered" for r in records)
+    # The operator sees which speedups run.
+    on = sorted(SPEEDUPS) if speedups == "on" else []
+    assert any(r["msg"] == "lkps started" and r["speedups"] == on for r in records)
     assert any(r["msg"] == "lkps stopped" and r["audit_written"] == 1 for r in records)
     assert records[-1]["msg"].startswith("Finished server process")
     text = log.read_text()

@@ -68,7 +68,7 @@ async def test_registrations_during_an_outage_are_all_audited_after_restart(
         for agent_id in agent_ids:
             response = await app.register(agent_id, enforce=False)
             identities.append(verifier.verify(response.json()["livekit_token"]).identity)
-        await app.handlers.audit.flush()
+        await app.services.audit.flush()
 
         await outage.begin()
         started = time.monotonic()
@@ -78,8 +78,8 @@ async def test_registrations_during_an_outage_are_all_audited_after_restart(
             identities.append(verifier.verify(response.json()["livekit_token"]).identity)
         # No request waited on the dead database.
         assert time.monotonic() - started < 5
-        await wait_for(lambda: app.handlers.audit.failed_attempts >= 2)
-        assert app.handlers.audit.pending > 0
+        await wait_for(lambda: app.services.audit.failed_attempts >= 2)
+        assert app.services.audit.pending > 0
 
         # The agents this process registered are still known, so sessions can start.
         session = await app.start_session(agent_ids[0])
@@ -89,8 +89,8 @@ async def test_registrations_during_an_outage_are_all_audited_after_restart(
         assert unknown.json()["error"] == "database_unavailable"
 
         await outage.end()
-        await asyncio.wait_for(app.handlers.audit.flush(), 30)
-        assert app.handlers.audit.dropped == 0
+        await asyncio.wait_for(app.services.audit.flush(), 30)
+        assert app.services.audit.dropped == 0
 
     rows = await fetch_rows(settings.database_url, "SELECT worker_identity FROM agent_registrations")
     assert sorted(r["worker_identity"] for r in rows) == sorted(identities)
@@ -107,19 +107,19 @@ async def test_a_revocation_during_an_outage_applies_at_once_and_is_written_afte
     async with running_app(entra_settings) as app:
         registered = await app.client.post("/api/agent/register", json={}, headers=await tenant.bearer(agent))
         assert registered.status_code == 200
-        await app.handlers.audit.flush()
+        await app.services.audit.flush()
 
         await outage.begin()
         tenant.revoke(agent, REGISTER_ROLE)
         refused = await app.client.post("/api/agent/register", json={}, headers=await tenant.bearer(agent))
         assert refused.status_code == 403
-        await wait_for(lambda: app.handlers.audit.failed_attempts >= 1)
+        await wait_for(lambda: app.services.audit.failed_attempts >= 1)
         session = await app.client.post("/api/session/start", json=body, headers=client)
         assert session.status_code == 404
         assert "was revoked at" in session.json()["detail"]
 
         await outage.end()
-        await asyncio.wait_for(app.handlers.audit.flush(), 30)
+        await asyncio.wait_for(app.services.audit.flush(), 30)
 
     rows = await fetch_rows(
         entra_settings.database_url,
@@ -150,7 +150,7 @@ async def test_webhooks_during_an_outage_get_503_and_succeed_when_retried(
         retried = await app.client.post("/livekit/webhook", content=body, headers={"Authorization": auth})
     assert retried.status_code == 200
     assert retried.json()["status"] == "processed"
-    rows = await fetch_rows(settings.database_url, "SELECT status FROM agent_jobs")
+    rows = await fetch_rows(settings.database_url, "SELECT status FROM sessions")
     assert rows == [{"status": "room_created"}]
 
 
@@ -164,7 +164,7 @@ async def test_a_database_restart_between_webhooks_costs_no_retry(settings: Sett
         after = await app.webhook(event("room_started", rooms[1], T0))
     assert [before.status_code, after.status_code] == [200, 200]
     assert after.json()["status"] == "processed"
-    rows = await fetch_rows(settings.database_url, "SELECT count(*) AS n FROM agent_jobs")
+    rows = await fetch_rows(settings.database_url, "SELECT count(*) AS n FROM sessions")
     assert rows == [{"n": 2}]
 
 
@@ -185,10 +185,10 @@ async def test_rows_still_queued_at_shutdown_are_flushed(settings: Settings, out
         await outage.begin()
         for _ in range(20):
             await app.register(new_agent_id())
-        await wait_for(lambda: app.handlers.audit.failed_attempts >= 3)
+        await wait_for(lambda: app.services.audit.failed_attempts >= 3)
         await outage.end()
         # The writer is backing off, so the rows are still queued when shutdown begins.
-        assert app.handlers.audit.pending == 20
+        assert app.services.audit.pending == 20
     rows = await fetch_rows(settings.database_url, "SELECT count(*) AS n FROM agent_registrations")
     assert rows == [{"n": 20}]
 
@@ -203,11 +203,11 @@ async def test_only_records_past_the_queue_bound_are_dropped_counted_and_logged(
         await outage.begin()
         # The writer holds one batch in hand while retrying; the queue holds up to 10 more.
         await app.register(new_agent_id())
-        await wait_for(lambda: app.handlers.audit.failed_attempts >= 1)
-        with caplog.at_level(logging.ERROR, logger="lkps.audit"):
+        await wait_for(lambda: app.services.audit.failed_attempts >= 1)
+        with caplog.at_level(logging.ERROR, logger="lkps.storage.audit_writer"):
             for _ in range(15):
                 assert (await app.register(new_agent_id())).status_code == 200
-        assert app.handlers.audit.dropped == 5
+        assert app.services.audit.dropped == 5
         assert any(r.getMessage() == "audit queue full: record dropped" for r in caplog.records)
         await outage.end()
     rows = await fetch_rows(settings.database_url, "SELECT count(*) AS n FROM agent_registrations")

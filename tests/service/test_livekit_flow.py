@@ -12,6 +12,7 @@ import pytest
 from service_helpers import (
     API_KEY,
     API_SECRET,
+    assert_fast_webhooks,
     client_headers,
     fetch_rows,
     free_port,
@@ -23,6 +24,7 @@ from service_helpers import (
 
 from livekit_platform_testing.livekit import LiveKitStandIn
 from lkps.settings import Settings
+from lkps.speedups import spelled
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
@@ -67,7 +69,7 @@ async def test_a_client_joining_with_the_session_token_drives_the_lifecycle_thro
     with LiveKitStandIn(
         api_key=API_KEY, api_secret=API_SECRET, webhook_url=f"http://127.0.0.1:{port}/livekit/webhook"
     ) as livekit:
-        env = service_env(livekit.ws_url, settings.database_url)
+        env = service_env(livekit.ws_url, settings.database_url, LKPS_SPEEDUPS=spelled(settings.speedups))
         agent_id = new_agent_id()
         async with served_app(Settings.from_env(env), port=port) as served:
             async with httpx.AsyncClient(base_url=served.url) as client:
@@ -87,7 +89,7 @@ async def test_a_client_joining_with_the_session_token_drives_the_lifecycle_thro
             def status_is(expected: str) -> Callable[[], Awaitable[bool]]:
                 async def check() -> bool:
                     rows = await fetch_rows(
-                        settings.database_url, "SELECT status FROM agent_jobs WHERE room_name = :r", r=room
+                        settings.database_url, "SELECT status FROM sessions WHERE room_name = :r", r=room
                     )
                     return bool(rows) and rows[0]["status"] == expected
 
@@ -96,11 +98,8 @@ async def test_a_client_joining_with_the_session_token_drives_the_lifecycle_thro
             await eventually(status_is("participant_joined"))
             await asyncio.to_thread(livekit.leave, room, joined.identity)
             await eventually(status_is("completed"))
-            # The stand-in signs as LiveKit does: its deliveries all take the fast verification path.
-            verifier = served.handlers.webhook_verifier
-            assert verifier.fast >= 3
-            assert verifier.deferred == 0
-    rows = await fetch_rows(settings.database_url, "SELECT * FROM agent_jobs WHERE room_name = :r", r=room)
+            assert_fast_webhooks(served.services, 3)  # the stand-in signs as LiveKit does
+    rows = await fetch_rows(settings.database_url, "SELECT * FROM sessions WHERE room_name = :r", r=room)
     assert rows[0]["agent_entra_app_id"] == agent_id
     assert rows[0]["room_sid"] == joined.room_sid
     assert rows[0]["participant_joined_at"] is not None

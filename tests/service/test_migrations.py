@@ -12,14 +12,15 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, insert, inspect, select
+from sqlalchemy import Connection, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from support.postgres import PostgresCluster
 
-from lkps import db
-from lkps.db import create_engine
-from lkps.models import agent_registrations, agents, metadata
-from lkps.registry import AgentRegistry
+from lkps.domain.agents import AgentRegistry
+from lkps.storage import migrate
+from lkps.storage.agents import AgentStore
+from lkps.storage.engine import create_engine
+from lkps.storage.schema import agent_registrations, agents, metadata
 
 
 async def schema_diff(url: str) -> list[object]:
@@ -52,34 +53,34 @@ def empty_database(request: pytest.FixtureRequest, postgres: PostgresCluster, tm
 
 
 async def test_upgrade_to_head_matches_the_models(empty_database: str) -> None:
-    await db.upgrade_async(empty_database)
+    await migrate.upgrade_async(empty_database)
     assert await tables(empty_database) == {
         "alembic_version",
         "agents",
         "agent_registrations",
-        "agent_jobs",
+        "sessions",
         "webhook_events",
     }
     assert await schema_diff(empty_database) == []
 
 
 async def test_upgrade_is_idempotent_and_downgrade_removes_everything(empty_database: str) -> None:
-    await db.upgrade_async(empty_database)
-    await db.upgrade_async(empty_database)
-    await asyncio.to_thread(command.downgrade, db.alembic_config(empty_database), "base")
+    await migrate.upgrade_async(empty_database)
+    await migrate.upgrade_async(empty_database)
+    await asyncio.to_thread(command.downgrade, migrate.alembic_config(empty_database), "base")
     assert await tables(empty_database) == {"alembic_version"}
 
 
 async def test_the_blocking_upgrade_also_works_when_called_inside_an_event_loop(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'inside.db'}"
-    db.upgrade(url)
-    assert "agent_jobs" in await tables(url)
+    migrate.upgrade(url)
+    assert "sessions" in await tables(url)
 
 
 async def test_revision_0002_gives_existing_agents_the_expiry_of_their_newest_audited_token(
     empty_database: str,
 ) -> None:
-    await asyncio.to_thread(command.upgrade, db.alembic_config(empty_database), "0001")
+    await asyncio.to_thread(command.upgrade, migrate.alembic_config(empty_database), "0001")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     audited, unaudited = str(uuid.uuid4()), str(uuid.uuid4())
     engine = create_async_engine(empty_database)
@@ -100,7 +101,7 @@ async def test_revision_0002_gives_existing_agents_the_expiry_of_their_newest_au
                     _old_registration(audited, issued_at=now - dt.timedelta(hours=2)),
                 ],
             )
-        await db.upgrade_async(empty_database)
+        await migrate.upgrade_async(empty_database)
         async with engine.connect() as conn:
             rows = {
                 r.entra_app_id: r
@@ -117,7 +118,7 @@ async def test_revision_0002_gives_existing_agents_the_expiry_of_their_newest_au
 
     # The audited agent's token has expired; the other counts from its registration with today's TTL.
     registry_engine = create_engine(empty_database)
-    registry = AgentRegistry(registry_engine, time.monotonic, legacy_token_ttl=3600)
+    registry = AgentRegistry(AgentStore(registry_engine, legacy_token_ttl=3600), time.monotonic)
     try:
         expired = await registry.lookup(audited, now)
         active = await registry.lookup(unaudited, now)
@@ -150,3 +151,62 @@ def _old_registration(agent_id: str, *, issued_at: dt.datetime) -> dict[str, obj
         "issued_at": issued_at,
         "expires_at": issued_at + dt.timedelta(hours=1),
     }
+
+
+async def named(url: str, table: str) -> set[str]:
+    """The names of ``table``'s indexes and primary key constraint."""
+    engine = create_async_engine(url)
+
+    def names(conn: Connection) -> set[str]:
+        inspector = inspect(conn)
+        return {str(i["name"]) for i in inspector.get_indexes(table)} | {
+            str(inspector.get_pk_constraint(table)["name"])
+        }
+
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(names)
+    finally:
+        await engine.dispose()
+
+
+async def test_revision_0003_renames_agent_jobs_to_sessions_keeping_its_rows_and_goes_back(
+    empty_database: str,
+) -> None:
+    await asyncio.to_thread(migrate.upgrade, empty_database, "0002")
+    engine = create_async_engine(empty_database)
+    row = {"room_name": "JDOE1-room", "status": "completed", "client_id": "c1", "session_duration_s": 90.0}
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO agent_jobs (room_name, status, client_id, session_duration_s, updated_at)"
+                    " VALUES (:room_name, :status, :client_id, :session_duration_s, CURRENT_TIMESTAMP)"
+                ),
+                row,
+            )
+        await migrate.upgrade_async(empty_database)
+        assert "agent_jobs" not in await tables(empty_database)
+        assert await named(empty_database, "sessions") == {
+            "ix_sessions_agent_entra_app_id",
+            "ix_sessions_status",
+            "pk_sessions",
+        }
+        assert await schema_diff(empty_database) == []
+        async with engine.connect() as conn:
+            columns = "room_name, status, client_id, session_duration_s"
+            kept = (await conn.execute(text(f"SELECT {columns} FROM sessions"))).mappings().all()  # noqa: S608
+        assert [dict(r) for r in kept] == [row]
+
+        await asyncio.to_thread(migrate.downgrade, empty_database, "0002")
+        assert "sessions" not in await tables(empty_database)
+        assert await named(empty_database, "agent_jobs") == {
+            "ix_agent_jobs_agent_entra_app_id",
+            "ix_agent_jobs_status",
+            "pk_agent_jobs",
+        }
+        async with engine.connect() as conn:
+            back = (await conn.execute(text("SELECT room_name FROM agent_jobs"))).scalars().all()
+        assert back == ["JDOE1-room"]
+    finally:
+        await engine.dispose()

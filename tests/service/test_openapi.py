@@ -27,8 +27,8 @@ from starlette.routing import Route
 from test_webhooks import T0, event, room_name
 
 from livekit_platform_testing.tenant import Tenant
-from lkps.graph import GraphUnavailableError
-from lkps.openapi import document
+from lkps.api.openapi import document
+from lkps.auth.graph import GraphUnavailableError
 from lkps.settings import Settings
 
 Scenario = Callable[["Context"], Awaitable[httpx.Response]]

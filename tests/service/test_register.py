@@ -10,7 +10,9 @@ import pytest
 from livekit import api
 from service_helpers import API_KEY, API_SECRET, fetch_rows, gateway_headers, new_agent_id, running_app
 
+from lkps.domain.ids import Ids
 from lkps.settings import Settings
+from lkps.speedups.caches import FastIds
 
 
 async def test_register_returns_a_worker_token_with_agent_grants_for_the_callers_app_id(
@@ -67,7 +69,7 @@ async def test_registration_is_audited_with_who_when_and_expiry(settings: Settin
     agent_id = new_agent_id()
     async with running_app(settings) as app:
         token = (await app.register(agent_id, enforce=False)).json()["livekit_token"]
-        await app.handlers.audit.flush()
+        await app.services.audit.flush()
 
     identity = api.TokenVerifier(API_KEY, API_SECRET).verify(token).identity
     rows = await fetch_rows(
@@ -94,9 +96,9 @@ async def test_reregistration_updates_the_agent_and_counts_registrations(setting
     agent_id = new_agent_id()
     async with running_app(settings) as app:
         await app.register(agent_id, enforce=False)
-        await app.handlers.audit.flush()
+        await app.services.audit.flush()
         await app.register(agent_id, enforce=True)
-        await app.handlers.audit.flush()
+        await app.services.audit.flush()
     agents = await fetch_rows(
         settings.database_url, "SELECT * FROM agents WHERE entra_app_id = :a", a=agent_id
     )
@@ -109,7 +111,7 @@ async def test_enforce_client_authz_defaults_to_true_without_a_body(settings: Se
     async with running_app(settings) as app:
         response = await app.client.post("/api/agent/register", headers=gateway_headers(client_id=agent_id))
         assert response.status_code == 200
-        await app.handlers.audit.flush()
+        await app.services.audit.flush()
     rows = await fetch_rows(settings.database_url, "SELECT enforce_client_authz FROM agents")
     assert rows == [{"enforce_client_authz": True}]
 
@@ -192,8 +194,8 @@ async def test_an_oversized_identity_header_is_cut_to_fit_and_blocks_no_other_ro
             headers=gateway_headers(client_id=agent_id, user_id="u" * 1000, email="e" * 1000),
         )
         normal = await app.register(agent_id)
-        await app.handlers.audit.flush()
-        assert app.handlers.audit.dropped == 0
+        await app.services.audit.flush()
+        assert app.services.audit.dropped == 0
     assert (long.status_code, normal.status_code) == (200, 200)
     rows = await fetch_rows(
         settings.database_url, "SELECT length(requested_by) AS n FROM agent_registrations ORDER BY n"
@@ -201,10 +203,10 @@ async def test_an_oversized_identity_header_is_cut_to_fit_and_blocks_no_other_ro
     assert [r["n"] for r in rows] == [36, 256]
 
 
-def test_registration_ids_are_distinct_version_4_uuids() -> None:
-    from lkps.handlers import _uuid4
-
-    ids = [_uuid4() for _ in range(2000)]
+@pytest.mark.parametrize("made_by", [Ids, FastIds])
+def test_registration_ids_are_distinct_version_4_uuids(made_by: type[Ids]) -> None:
+    maker = made_by()
+    ids = [maker.new() for _ in range(2000)]
     assert len(set(ids)) == len(ids)
     for value in ids:
         parsed = uuid.UUID(value)

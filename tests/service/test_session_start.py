@@ -25,7 +25,7 @@ from service_helpers import (
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from lkps.graph import GraphUnavailableError
+from lkps.auth.graph import GraphUnavailableError
 from lkps.settings import Settings
 
 
@@ -264,8 +264,8 @@ async def test_session_start_records_the_requested_session(settings: Settings) -
     async with running_app(settings) as app:
         await app.register(agent_id, enforce=False)
         room = (await app.start_session(agent_id)).json()["room_name"]
-        await app.handlers.audit.flush()
-    rows = await fetch_rows(settings.database_url, "SELECT * FROM agent_jobs WHERE room_name = :r", r=room)
+        await app.services.audit.flush()
+    rows = await fetch_rows(settings.database_url, "SELECT * FROM sessions WHERE room_name = :r", r=room)
     assert len(rows) == 1
     assert rows[0]["status"] == "requested"
     assert rows[0]["agent_entra_app_id"] == agent_id
@@ -285,9 +285,9 @@ async def test_a_nul_in_the_callers_profile_costs_only_its_own_record_never_the_
         await app.register(agent_id, enforce=False)
         refused = (await app.start_session(agent_id, headers=odd)).json()["room_name"]
         kept = (await app.start_session(agent_id)).json()["room_name"]
-        await asyncio.wait_for(app.handlers.audit.flush(), 20)
-        dropped = app.handlers.audit.dropped
-    rows = await fetch_rows(settings.database_url, "SELECT room_name FROM agent_jobs")
+        await asyncio.wait_for(app.services.audit.flush(), 20)
+        dropped = app.services.audit.dropped
+    rows = await fetch_rows(settings.database_url, "SELECT room_name FROM sessions")
     assert [r["room_name"] for r in rows] == [kept]
     assert refused != kept
     assert dropped == 1
@@ -298,7 +298,7 @@ async def test_a_newer_registration_in_the_database_wins_over_a_stale_local_one(
     short_ttl = settings.model_copy(update={"registry_cache_ttl": 0})
     async with running_app(short_ttl) as app:
         await app.register(agent_id, enforce=False)
-        await app.handlers.audit.flush()
+        await app.services.audit.flush()
         # Another replica re-registered the agent with enforcement on, later than this process did.
         engine = create_async_engine(settings.database_url)
         async with engine.begin() as conn:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from livekit.protocol.models import DisconnectReason, ParticipantInfo, Room
 from livekit.protocol.webhook import WebhookEvent
-from service_helpers import fetch_rows, new_agent_id, running_app, sign_webhook
+from service_helpers import assert_fast_webhooks, fetch_rows, new_agent_id, running_app, sign_webhook
 
 from lkps.settings import Settings
 
@@ -79,7 +79,7 @@ def full_session(room: str) -> list[WebhookEvent]:
 
 
 async def job(settings: Settings, room: str) -> dict[str, Any]:
-    rows = await fetch_rows(settings.database_url, "SELECT * FROM agent_jobs WHERE room_name = :r", r=room)
+    rows = await fetch_rows(settings.database_url, "SELECT * FROM sessions WHERE room_name = :r", r=room)
     assert len(rows) == 1, rows
     row = rows[0]
     row.pop("updated_at")
@@ -94,9 +94,7 @@ async def test_a_full_session_ends_completed_with_times_reason_and_durations(set
             response = await app.webhook(message)
             assert response.status_code == 200
             assert response.json() == {"status": "processed", "event": message.event}
-        # Deliveries as LiveKit signs them take the fast path (tests/service/test_webhook_auth.py holds it to
-        # livekit-api's WebhookReceiver); none needed the receiver itself.
-        assert (app.handlers.webhook_verifier.fast, app.handlers.webhook_verifier.deferred) == (6, 0)
+        assert_fast_webhooks(app.services, 6)
     row = await job(settings, room)
     assert row["status"] == "completed"
     assert row["agent_entra_app_id"] == agent_id
@@ -201,7 +199,7 @@ async def test_webhooks_complete_the_row_session_start_created(settings: Setting
     async with running_app(settings) as app:
         await app.register(agent_id, enforce=False)
         room = (await app.start_session(agent_id)).json()["room_name"]
-        await app.handlers.audit.flush()
+        await app.services.audit.flush()
         for message in full_session(room):
             await app.webhook(message)
     row = await job(settings, room)
@@ -254,13 +252,13 @@ async def test_concurrent_deliveries_share_batches_and_are_all_stored(settings: 
     async with running_app(settings) as app:
         responses = await asyncio.gather(*(app.webhook(m) for m in messages))
         await asyncio.gather(*(app.webhook(m) for m in messages[:50]))
-        writer = app.handlers.webhook_writer
+        writer = app.services.webhook_writer
         assert writer.stored == len(messages)
         assert writer.duplicates == 50
         assert writer.batches < len(messages) + 50
     assert {r.status_code for r in responses} == {200}
     statuses = await fetch_rows(
-        settings.database_url, "SELECT status, count(*) AS n FROM agent_jobs GROUP BY status"
+        settings.database_url, "SELECT status, count(*) AS n FROM sessions GROUP BY status"
     )
     assert statuses == [{"status": "completed", "n": 40}]
 
@@ -274,7 +272,7 @@ async def test_retries_racing_their_originals_are_stored_once(settings: Settings
     random.Random(7).shuffle(doubled)  # noqa: S311 - a reproducible order, not a secret
     async with running_app(settings) as app:
         responses = await asyncio.gather(*(app.webhook(m) for m in doubled))
-        writer = app.handlers.webhook_writer
+        writer = app.services.webhook_writer
         assert (writer.stored, writer.duplicates) == (len(messages), len(messages))
     assert {r.status_code for r in responses} == {200}
     outcomes: dict[str, list[str]] = {}
@@ -282,13 +280,13 @@ async def test_retries_racing_their_originals_are_stored_once(settings: Settings
         outcomes.setdefault(message.id, []).append(response.json()["status"])
     assert all(sorted(pair) == ["duplicate", "processed"] for pair in outcomes.values())
     statuses = await fetch_rows(
-        settings.database_url, "SELECT status, count(*) AS n FROM agent_jobs GROUP BY status"
+        settings.database_url, "SELECT status, count(*) AS n FROM sessions GROUP BY status"
     )
     assert statuses == [{"status": "completed", "n": 30}]
 
 
 async def test_over_long_values_are_cut_to_their_column_and_fail_no_batch(settings: Settings) -> None:
-    long_room = room_name(new_agent_id()) + "x" * 300  # webhook_events and agent_jobs hold 256
+    long_room = room_name(new_agent_id()) + "x" * 300  # webhook_events and sessions hold 256
     rooms = [room_name(new_agent_id()) for _ in range(4)]
     messages = [event("room_started", room, T0) for room in [*rooms, long_room]]
     async with running_app(settings) as app:
@@ -297,7 +295,7 @@ async def test_over_long_values_are_cut_to_their_column_and_fail_no_batch(settin
     stored = await fetch_rows(settings.database_url, "SELECT room_name FROM webhook_events")
     assert sorted(r["room_name"] for r in stored) == sorted([*rooms, long_room[:256]])
     # such a room is stored but not tracked: cut to fit, it could merge with another room's session
-    tracked = await fetch_rows(settings.database_url, "SELECT room_name FROM agent_jobs")
+    tracked = await fetch_rows(settings.database_url, "SELECT room_name FROM sessions")
     assert sorted(r["room_name"] for r in tracked) == sorted(rooms)
 
 

@@ -1,15 +1,21 @@
-"""The Starlette application factory: wires settings, identity, tokens, Graph, database writers and routes."""
+"""Builds the service: reads the settings once, makes every choice once (which speedups run, PostgreSQL's or
+SQLite's statements), and wires each layer's collaborators: the HTTP edge (``api``), identity and webhook
+signatures (``auth``), the domain, storage, observability, and the speedups (``LKPS_SPEEDUPS``)."""
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import ssl
+import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
+from dataclasses import dataclass
 
 import certifi
 import httpx
+import uvicorn
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -17,24 +23,59 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
-from . import db
-from .audit import AuditWriter
-from .errors import ApiError, api_error_handler
-from .graph import ClientAuthorizer, GraphAuthorizer, build_credential
-from .handlers import Handlers
-from .health import HealthChecker
-from .hot_routes import HotRoutes
-from .identity import IdentityResolver, build_identity
-from .openapi import document
-from .registry import AgentRegistry
+from .api.agents import AgentRegistration
+from .api.health import Health, HealthChecker
+from .api.openapi import document
+from .api.responses import JsonResponse, exception_handlers
+from .api.sessions import SessionStart
+from .api.webhooks import LiveKitWebhooks
+from .auth.entra import EntraIdentity
+from .auth.gateway import GatewayIdentity
+from .auth.graph import ClientAuthorizer, GraphAuthorizer, build_credential
+from .auth.identity import IdentityResolver
+from .auth.webhooks import WebhookVerifier
+from .domain.agents import AgentRegistry
+from .domain.ids import Ids
+from .domain.room_names import RoomNames
+from .domain.tokens import TokenMinter
+from .observability.logs import JsonFormatter, TextFormatter, configure_logging
+from .observability.tracing import TracingMiddleware, build_tracer_provider
 from .settings import Settings
-from .telemetry import TracingMiddleware, build_tracer_provider
-from .tokens import TokenMinter
-from .webhook_auth import WebhookVerifier
-from .webhooks import WebhookWriter
+from .speedups.bulk import BulkWrites, HeldConnectionBatches
+from .speedups.caches import BufferedRoomNames, CachedGatewayIdentity, FastIds
+from .speedups.hot_routes import HotRoutes
+from .speedups.http_protocol import CorkedHttpToolsProtocol
+from .speedups.logs import BatchingStreamHandler, FastJsonFormatter, skip_record_details
+from .speedups.responses import ApiResponse
+from .speedups.tokens import PreparedTokenMinter
+from .speedups.webhooks import FastWebhookVerifier
+from .storage import migrate
+from .storage.agents import AgentStore
+from .storage.audit_writer import AuditWriter
+from .storage.engine import create_engine
+from .storage.webhook_writer import EventBatches, TransactionalBatches, WebhookWriter
+from .storage.writes import SqlWrites
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """The collaborators that live as long as the app (its lifespan starts and stops them); on
+    ``app.state.services``."""
+
+    settings: Settings
+    engine: AsyncEngine
+    http: httpx.AsyncClient
+    identity: IdentityResolver
+    authorizer: ClientAuthorizer | None
+    writes: SqlWrites
+    audit: AuditWriter
+    webhook_verifier: WebhookVerifier
+    webhook_writer: WebhookWriter
+    tracer_provider: TracerProvider | None
 
 
 def create_app(
@@ -47,103 +88,168 @@ def create_app(
     tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """Build the app. Keyword arguments are seams for tests; production passes only ``settings``."""
-    engine = engine or db.create_engine(settings.database_url)
+    engine = engine or create_engine(settings.database_url)
     http = httpx.AsyncClient(timeout=10.0, verify=tls_context(settings))
-    provider = tracer_provider or build_tracer_provider(settings)
-    handlers = Handlers(
+    # Each speedup, or the plain piece it replaces: chosen here and nowhere else.
+    on = settings.speedups
+    json: JsonResponse = ApiResponse if "json" in on else JSONResponse
+    ids = FastIds() if "caches" in on else Ids()
+    room_names = BufferedRoomNames() if "caches" in on else RoomNames()
+    minter_class = PreparedTokenMinter if "tokens" in on else TokenMinter
+    secret = settings.livekit_api_secret.get_secret_value()
+    minter = minter_class(settings.livekit_api_key, secret)
+    verifier_class = FastWebhookVerifier if "webhooks" in on else WebhookVerifier
+    verifier = verifier_class(settings.livekit_api_key, secret)
+    if identity is None:
+        gateway_class = CachedGatewayIdentity if "caches" in on else GatewayIdentity
+        entra = settings.identity_mode == "entra"
+        identity = EntraIdentity(settings, http=http) if entra else gateway_class(settings)
+
+    # PostgreSQL or SQLite: the one place the database decides which statements run.
+    writes: SqlWrites
+    batches: EventBatches
+    if "bulk" in on and engine.dialect.name == "postgresql":
+        writes = BulkWrites()
+        batches = HeldConnectionBatches(engine, writes)
+    else:
+        writes = SqlWrites(engine.dialect.name)
+        batches = TransactionalBatches(engine, writes)
+
+    services = Services(
         settings=settings,
-        identity=identity or build_identity(settings, http=http),
-        minter=TokenMinter(settings.livekit_api_key, settings.livekit_api_secret.get_secret_value()),
-        registry=AgentRegistry(
-            engine,
-            time.monotonic,
-            legacy_token_ttl=settings.agent_token_ttl,
-            ttl=settings.registry_cache_ttl,
-        ),
+        engine=engine,
+        http=http,
+        identity=identity,
         authorizer=authorizer or GraphAuthorizer(settings, build_credential(settings), http=http),
+        writes=writes,
         audit=AuditWriter(
             engine,
+            writes,
             queue_size=settings.audit_queue_size,
             batch_size=settings.audit_batch_size,
             flush_timeout=settings.audit_flush_timeout,
         ),
-        webhook_verifier=WebhookVerifier(
-            settings.livekit_api_key, settings.livekit_api_secret.get_secret_value()
-        ),
-        webhook_writer=WebhookWriter(engine, batch_size=settings.webhook_batch_size),
-        health=HealthChecker(
+        webhook_verifier=verifier,
+        webhook_writer=WebhookWriter(batches, batch_size=settings.webhook_batch_size),
+        tracer_provider=tracer_provider or build_tracer_provider(settings),
+    )
+    registry = AgentRegistry(
+        AgentStore(engine, legacy_token_ttl=settings.agent_token_ttl),
+        time.monotonic,
+        ttl=settings.registry_cache_ttl,
+    )
+    agents = AgentRegistration(
+        settings=settings,
+        identity=identity,
+        minter=minter,
+        registry=registry,
+        audit=services.audit,
+        ids=ids,
+        json=json,
+        clock=clock,
+    )
+    sessions = SessionStart(
+        settings=settings,
+        identity=identity,
+        minter=minter,
+        registry=registry,
+        authorizer=services.authorizer,
+        room_names=room_names,
+        audit=services.audit,
+        ids=ids,
+        json=json,
+        clock=clock,
+    )
+    webhooks = LiveKitWebhooks(
+        verifier=verifier,
+        writer=services.webhook_writer,
+        write_timeout=settings.webhook_write_timeout,
+        json=json,
+    )
+    health = Health(
+        checker=HealthChecker(
             engine,
             settings.livekit_health_url,
             timeout=settings.health_timeout,
             http=http,
             cache_for=settings.health_cache_ttl,
         ),
+        json=json,
         clock=clock,
     )
     openapi = document()
 
     async def openapi_json(request: Request) -> Response:
-        return JSONResponse(openapi)
+        return json(openapi)
+
+    routes = [
+        Route("/api/agent/register", agents.register, methods=["POST"]),
+        Route("/api/session/start", sessions.start, methods=["POST"]),
+        Route("/livekit/webhook", webhooks.receive, methods=["POST"]),
+        Route("/api/health", health.get, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+    ]
+    middleware = []
+    if services.tracer_provider is not None:
+        paths = frozenset(r.path for r in routes)
+        middleware.append(Middleware(TracingMiddleware, provider=services.tracer_provider, routes=paths))
+    if "routes" in on:
+        # The POST routes (the API's work) go through HotRoutes, ahead of the router; their Routes still
+        # declare them and answer other methods with 405.
+        posts = {r.path: r.endpoint for r in routes if r.methods == {"POST"}}
+        middleware.append(Middleware(HotRoutes, routes=posts, json=json))
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=exception_handlers(json),
+        lifespan=_lifespan(services),
+    )
+    app.state.services = services
+    return app
+
+
+def _lifespan(services: Services) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    settings = services.settings
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.migrate_on_start:
-            await db.upgrade_async(settings.database_url)
-        handlers.audit.start()
-        handlers.webhook_writer.start()
+            await migrate.upgrade_async(settings.database_url)
+        services.audit.start()
+        services.webhook_writer.start()
         log.info(
             "lkps started",
-            extra={"identity_mode": settings.identity_mode, "database": engine.url.get_backend_name()},
+            extra={
+                "identity_mode": settings.identity_mode,
+                "database": services.engine.url.get_backend_name(),
+                "speedups": sorted(settings.speedups),
+            },
         )
         try:
             yield
         finally:
-            await handlers.audit.stop()
-            await handlers.webhook_writer.stop()
-            await handlers.identity.aclose()
-            if handlers.authorizer is not None:
-                await handlers.authorizer.aclose()
-            await http.aclose()
-            await engine.dispose()
-            if provider is not None:
-                provider.shutdown()
-            log.info(
-                "lkps stopped",
-                extra={
-                    "audit_written": handlers.audit.written,
-                    "audit_batches": handlers.audit.batches,
-                    "audit_dropped": handlers.audit.dropped,
-                    "webhooks_stored": handlers.webhook_writer.stored,
-                    "webhook_duplicates": handlers.webhook_writer.duplicates,
-                    "webhook_batches": handlers.webhook_writer.batches,
-                    "webhooks_verified_by_livekit_api": handlers.webhook_verifier.deferred,
-                },
-            )
+            await services.audit.stop()
+            await services.webhook_writer.stop()
+            await services.identity.aclose()
+            if services.authorizer is not None:
+                await services.authorizer.aclose()
+            await services.http.aclose()
+            await services.engine.dispose()
+            if services.tracer_provider is not None:
+                services.tracer_provider.shutdown()
+            counters = {
+                "audit_written": services.audit.written,
+                "audit_batches": services.audit.batches,
+                "audit_dropped": services.audit.dropped,
+                "webhooks_stored": services.webhook_writer.stored,
+                "webhook_duplicates": services.webhook_writer.duplicates,
+                "webhook_batches": services.webhook_writer.batches,
+            }
+            if isinstance(services.webhook_verifier, FastWebhookVerifier):
+                counters["webhooks_verified_by_livekit_api"] = services.webhook_verifier.deferred
+            log.info("lkps stopped", extra=counters)
 
-    routes = [
-        Route("/api/agent/register", handlers.register_agent, methods=["POST"]),
-        Route("/api/session/start", handlers.start_session, methods=["POST"]),
-        Route("/livekit/webhook", handlers.livekit_webhook, methods=["POST"]),
-        Route("/api/health", handlers.get_health, methods=["GET"]),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
-    ]
-    middleware = []
-    if provider is not None:
-        paths = frozenset(r.path for r in routes)
-        middleware.append(Middleware(TracingMiddleware, provider=provider, routes=paths))
-    # The POST routes (the API's work: register, session start, webhooks) go through HotRoutes, ahead of the
-    # router; their Routes still declare them and answer other methods with 405.
-    posts = {r.path: r.endpoint for r in routes if r.methods == {"POST"}}
-    middleware.append(Middleware(HotRoutes, routes=posts))
-    app = Starlette(
-        routes=routes,
-        middleware=middleware,
-        exception_handlers={ApiError: api_error_handler, 500: _internal_error},
-        lifespan=lifespan,
-    )
-    app.state.handlers = handlers
-    app.state.settings = settings
-    return app
+    return lifespan
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:
@@ -151,8 +257,42 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=settings.ca_file or certifi.where())
 
 
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    # Details stay in the server log (uvicorn logs the traceback); the caller learns nothing internal.
-    return JSONResponse(
-        {"error": "internal_error", "detail": "unexpected server error; it has been logged"}, 500
+def server_config(app: ASGIApp, host: str, port: int, speedups: Collection[str]) -> uvicorn.Config:
+    """The uvicorn configuration ``lkps serve`` runs with (test servers and the benchmark floor too).
+    Logging stays the service's (no uvicorn log config, no access log: the service logs each request
+    itself); no ``server`` header; lifespan on (it starts and stops the writers). Speedup ``http``: the corked
+    protocol instead of uvicorn's own."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+        http=CorkedHttpToolsProtocol if "http" in speedups else "auto",
     )
+
+
+def setup_logging(settings: Settings) -> None:
+    """The process's logging: JSON lines (or readable text) on stderr, at ``LKPS_LOG_LEVEL``."""
+    batched = "logs" in settings.speedups
+    handler = BatchingStreamHandler(sys.stderr) if batched else logging.StreamHandler(sys.stderr)
+    if settings.log_format == "text":
+        handler.setFormatter(TextFormatter())
+    else:
+        handler.setFormatter(FastJsonFormatter() if batched else JsonFormatter())
+    configure_logging(settings.log_level, handler)
+    if batched:
+        skip_record_details()
+
+
+def server(settings: Settings, host: str, port: int) -> uvicorn.Server:
+    """The server ``lkps serve`` runs: the app on :func:`server_config`."""
+    instance = uvicorn.Server(server_config(create_app(settings), host, port, settings.speedups))
+    if "gc" in settings.speedups:
+        # What exists now (modules, settings, the app) lives as long as the process: frozen out of the
+        # cyclic collector's view, full collections under load walk only per-request objects.
+        gc.collect()
+        gc.freeze()
+    return instance

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from . import __version__, db
-from .logs import configure_logging
+from . import __version__
+from .app import server, setup_logging
 from .settings import Settings, SettingsError
+from .storage import migrate
 
 log = logging.getLogger("lkps")
 
@@ -43,33 +43,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "dev":
         settings = settings.model_copy(update={"migrate_on_start": True, "log_format": "text"})
-    configure_logging(settings.log_level, settings.log_format)
+    setup_logging(settings)
     for warning in Settings.unknown_variables():
         log.warning(warning)
     if args.command == "migrate":
-        db.upgrade(settings.database_url)
+        migrate.upgrade(settings.database_url)
         log.info("database migrated", extra={"database": settings.database_url.split("://", 1)[0]})
         return 0
     return _serve(settings, args.host, args.port)
 
 
 def _serve(settings: Settings, host: str, port: int) -> int:
-    import uvicorn
-
-    from .app import create_app
-    from .server import server_config
-
-    config = server_config(create_app(settings), host, port)
-    server = uvicorn.Server(config)
-    # What exists now (modules, settings, the app) lives as long as the process: frozen out of the cyclic
-    # collector's view, full collections under load walk only per-request objects (shorter pauses).
-    gc.collect()
-    gc.freeze()
+    process = server(settings, host, port)
     # uvicorn ends a signalled shutdown by re-raising the signal, with the handler that was installed
     # before it started: this one writes the log lines still batched for the event loop, then dies alike.
     signal.signal(signal.SIGTERM, _write_logs_then_die)
-    server.run()
-    return 0 if server.started else 1
+    process.run()
+    return 0 if process.started else 1
 
 
 def _write_logs_then_die(signum: int, frame: FrameType | None) -> None:

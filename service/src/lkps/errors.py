@@ -1,13 +1,12 @@
-"""The API's error shape: ``{"error", "detail", "field"}`` with the status code that goes with it."""
+"""The error a caller is answered with: a status, a machine-readable code, what was wrong and how to fix it.
+
+Raised by any layer (identity, domain, storage); the HTTP edge (:mod:`lkps.api.responses`) renders it as
+``{"error", "detail", "field"}``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import Response
-
-from .responses import ApiResponse
 
 
 class ApiError(Exception):
@@ -29,13 +28,3 @@ class ApiError(Exception):
 
 def bad_request(detail: str, field: str) -> ApiError:
     return ApiError(400, "bad_request", detail, field)
-
-
-def error_response(exc: ApiError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return ApiResponse(exc.body(), status_code=exc.status, headers=headers)
-
-
-async def api_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(exc)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationInfo, field_validator
 
+from . import speedups as _speedups
 from .envsettings import CommaList, EnvSettings, Flag, Lowercase, SettingsError, is_secret, url
 
 __all__ = [
@@ -85,6 +86,18 @@ def _existing_file(value: str | None) -> str | None:
     return value
 
 
+def _speedups_named(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    names, unknown = _speedups.parse(value)
+    if unknown:
+        raise ValueError(
+            f"names unknown speedups ({', '.join(unknown)}): use on, off or a comma-separated list of"
+            f" {', '.join(_speedups.SPEEDUPS)}"
+        )
+    return names
+
+
 def _upper(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
 
@@ -103,6 +116,7 @@ _IDENTITY = "Identity"
 _GRAPH = "Microsoft Graph (client-to-agent authorization)"
 _TOKENS = "Tokens, registry, audit and webhooks"
 _OPERATIONS = "Health, logs and tracing"
+_SPEEDUPS = "Speedups"
 
 
 class Settings(EnvSettings):
@@ -426,6 +440,16 @@ class Settings(EnvSettings):
         validation_alias="OTEL_SERVICE_NAME",
         description="The spans' `service.name`.",
         json_schema_extra={"group": _OPERATIONS},
+    )
+    speedups: Annotated[frozenset[str], BeforeValidator(_speedups_named)] = Field(
+        _speedups.ALL,
+        validation_alias="LKPS_SPEEDUPS",
+        description="The code that exists only for throughput: `on` (every speedup), `off` (the plain path:"
+        " stock uvicorn protocol, Starlette routing, livekit-api's token and webhook code, SQLAlchemy"
+        " statements), or a comma-separated list of the names to turn on: "
+        + ", ".join(f"`{name}`" for name in _speedups.SPEEDUPS)
+        + ". The API answers the same either way. See [speedups](../service-operations.md#speedups).",
+        json_schema_extra={"group": _SPEEDUPS, "default_text": "`on`"},
     )
 
     # -- rules across variables (each reads only fields declared above it)

@@ -1,0 +1,120 @@
+"""``POST /api/agent/register``: an agent trades its Entra identity for a LiveKit worker token."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..auth.identity import Identity, IdentityResolver, MissingRoleError
+from ..domain.agents import AgentRecord, AgentRegistry
+from ..domain.audit import Registration, Revocation
+from ..domain.ids import Ids
+from ..domain.times import utc
+from ..domain.tokens import TokenMinter
+from ..errors import bad_request
+from ..settings import Settings
+from ..storage.audit_writer import AuditWriter
+from .body import json_object
+from .responses import JsonResponse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AgentRegistration:
+    settings: Settings
+    identity: IdentityResolver
+    minter: TokenMinter
+    registry: AgentRegistry
+    audit: AuditWriter
+    ids: Ids
+    json: JsonResponse
+    clock: Callable[[], float]
+
+    async def register(self, request: Request) -> Response:
+        try:
+            caller = await self.identity.resolve(request.headers, "register")
+        except MissingRoleError as exc:
+            self._revoke(exc.app_id)
+            raise
+        enforce = _enforce_client_authz(await json_object(request, allow_empty=True))
+        agent_id = self._agent_app_id(caller)
+        now = self.clock()
+        issued = int(now)
+        ttl = self.settings.agent_token_ttl
+        # One UUID names both the token's worker identity and its audit row, so either leads to the other.
+        registration_id = self.ids.new()
+        worker_identity = f"agent-{agent_id}-{registration_id}"
+        token = self.minter.agent_token(identity=worker_identity, name=agent_id, now=issued, ttl=ttl)
+        # The audit row states exactly the token's nbf/exp (whole seconds).
+        issued_at, expires_at, registered_at = utc(issued), utc(issued + ttl), utc(now)
+        self.registry.record(AgentRecord(agent_id, enforce, registered_at, expires_at))
+        self.audit.submit(
+            Registration(
+                id=registration_id,
+                entra_app_id=agent_id,
+                worker_identity=worker_identity,
+                requested_by=caller.user_id,
+                client_id=caller.client_id,
+                requester_email=caller.email,
+                identity_mode=self.settings.identity_mode,
+                enforce_client_authz=enforce,
+                issued_at=issued_at,
+                expires_at=expires_at,
+                registered_at=registered_at,
+            )
+        )
+        log.info(
+            "agent registered",
+            extra={"agent_entra_app_id": agent_id, "worker_identity": worker_identity, "expires_in": ttl},
+        )
+        return self.json(
+            {"livekit_token": token, "livekit_url": self.settings.livekit_url, "expires_in": ttl}
+        )
+
+    def _revoke(self, app_id: str | None) -> None:
+        """A valid application token without the register role: the app's earlier registrations no longer
+        stand (its worker drains and exits), so its sessions are refused from now on, not dispatched."""
+        try:
+            agent_id = self.ids.canonical(app_id or "")
+        except ValueError:
+            return  # not an application token, or no app ID: nothing to revoke
+        at = utc(self.clock())
+        self.registry.revoke(agent_id, at)
+        self.audit.submit(Revocation(entra_app_id=agent_id, revoked_at=at))
+        log.warning("agent registration refused: agent revoked", extra={"agent_entra_app_id": agent_id})
+
+    def _agent_app_id(self, caller: Identity) -> str:
+        gateway = self.settings.identity_mode == "gateway"
+        field = self.settings.gateway_client_id_header if gateway else "Authorization"
+        if not caller.client_id:
+            raise bad_request(
+                f"the agent's Entra app (client) ID is missing: the {field} header must carry it"
+                if gateway
+                else "the token carries no azp/appid claim: use an application (client credentials) token",
+                field,
+            )
+        try:
+            return self.ids.canonical(caller.client_id)
+        except ValueError:
+            raise bad_request(f"{field} is not an Entra app (client) ID: it must be a GUID", field) from None
+
+
+def _enforce_client_authz(body: dict[str, Any]) -> bool:
+    config = body.get("service_config")
+    if config is None:
+        return True
+    if not isinstance(config, dict):
+        raise bad_request("service_config must be an object", "service_config")
+    value = config.get("enforce_client_authz", True)
+    if not isinstance(value, bool):
+        raise bad_request(
+            "service_config.enforce_client_authz must be a boolean (true or false)",
+            "service_config.enforce_client_authz",
+        )
+    return value

@@ -1,0 +1,235 @@
+"""The OpenAPI 3.1 document served at ``/openapi.json`` (maintained by hand; a test holds it to the code)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ERROR, description)
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "LiveKit Platform Service",
+            "version": __version__,
+            "description": (
+                "Trades an Entra identity for a scoped, time-limited LiveKit token; records agent"
+                " registrations and session lifecycles. Identity comes from a validated Entra bearer token"
+                " (identity mode `entra`) or from headers injected by a trusted gateway (identity mode"
+                " `gateway`)."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "paths": {
+            "/api/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "Liveness and readiness: database and LiveKit server reachability.",
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Healthy"}, "Healthy."),
+                        "503": _json({"$ref": "#/components/schemas/Unhealthy"}, "A dependency is down."),
+                    },
+                }
+            },
+            "/api/agent/register": {
+                "post": {
+                    "operationId": "registerAgent",
+                    "summary": "Register an agent and get a LiveKit worker token.",
+                    "description": (
+                        "The agent's Entra app (client) ID becomes its LiveKit agent name. In `entra` mode"
+                        " the token must carry the register app role (default `Agent.Register`)."
+                    ),
+                    "security": [{"entra": []}, {"gateway": []}],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/RegisterRequest"}}
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/RegisterResponse"}, "Token issued."),
+                        "400": _error("Invalid body, or the caller's client ID is missing or not a GUID."),
+                        "401": _error("Missing or invalid bearer token (entra mode)."),
+                        "403": _error(
+                            "The token lacks the register app role (entra mode); an application token"
+                            " refused this way also revokes the agent's registration."
+                        ),
+                        "413": _error("The body exceeds 64 KiB."),
+                        "503": _error("Entra signing keys unavailable (entra mode)."),
+                    },
+                }
+            },
+            "/api/session/start": {
+                "post": {
+                    "operationId": "startSession",
+                    "summary": "Start a session: a room that dispatches the agent, and a token to join it.",
+                    "security": [{"entra": []}, {"gateway": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/SessionStartRequest"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {"$ref": "#/components/schemas/SessionStartResponse"}, "Room and token."
+                        ),
+                        "400": _error(
+                            "Invalid agent_entra_app_id or metadata, missing caller identity, or missing"
+                            " client ID for an agent that enforces client authorization."
+                        ),
+                        "401": _error("Missing or invalid bearer token (entra mode)."),
+                        "403": _error(
+                            "The token lacks the session app role (entra mode), or the client is not"
+                            " pre-authorized for the agent's access_as_client scope."
+                        ),
+                        "404": _error(
+                            "The agent is not registered: it never registered, its registration was revoked"
+                            " (a registration refused for a removed app role, entra mode), or its latest"
+                            " worker token expired without renewal."
+                        ),
+                        "413": _error("The body exceeds 64 KiB."),
+                        "503": _error(
+                            "Graph, the agent registry or the Entra signing keys are unavailable, or this"
+                            " caller started more sessions with this agent in a second than names allow."
+                        ),
+                    },
+                }
+            },
+            "/livekit/webhook": {
+                "post": {
+                    "operationId": "livekitWebhook",
+                    "summary": "LiveKit server events (signed with the LiveKit API secret).",
+                    "description": (
+                        "`Authorization` carries the raw LiveKit JWT whose `sha256` claim is the body's hash."
+                        " Events with an already stored id are acknowledged and change nothing."
+                    ),
+                    "security": [{"livekitWebhook": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/webhook+json": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {
+                        "200": _json(
+                            {"$ref": "#/components/schemas/WebhookResponse"}, "Stored (or a duplicate)."
+                        ),
+                        "401": _error("Missing or invalid signature, or the body does not match its hash."),
+                        "413": _error("The body exceeds 64 KiB."),
+                        "503": _error("The event could not be stored; LiveKit retries it."),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document.",
+                    "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "entra": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "gateway": {"type": "apiKey", "in": "header", "name": "client-id"},
+                "livekitWebhook": {"type": "apiKey", "in": "header", "name": "Authorization"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "detail"],
+                    "properties": {
+                        "error": {"type": "string", "description": "Machine-readable error code."},
+                        "detail": {"type": "string", "description": "What was wrong and how to fix it."},
+                        "field": {"type": "string", "description": "The body field or header at fault."},
+                    },
+                },
+                "Healthy": {
+                    "type": "object",
+                    "required": ["status", "timestamp", "version"],
+                    "properties": {
+                        "status": {"const": "healthy"},
+                        "timestamp": {"type": "string", "format": "date-time"},
+                        "version": {"type": "string"},
+                    },
+                },
+                "Unhealthy": {
+                    "type": "object",
+                    "required": ["status", "reason", "timestamp"],
+                    "properties": {
+                        "status": {"const": "unhealthy"},
+                        "reason": {"enum": ["database", "livekit"]},
+                        "timestamp": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "RegisterRequest": {
+                    "type": "object",
+                    "properties": {
+                        "service_config": {
+                            "type": "object",
+                            "properties": {
+                                "enforce_client_authz": {
+                                    "type": "boolean",
+                                    "default": True,
+                                    "description": "Require clients to be pre-authorized for this agent.",
+                                }
+                            },
+                        }
+                    },
+                },
+                "RegisterResponse": {
+                    "type": "object",
+                    "required": ["livekit_token", "livekit_url", "expires_in"],
+                    "properties": {
+                        "livekit_token": {
+                            "type": "string",
+                            "description": "LiveKit JWT with the agent grant.",
+                        },
+                        "livekit_url": {"type": "string"},
+                        "expires_in": {"type": "integer", "description": "Token lifetime in seconds."},
+                    },
+                },
+                "SessionStartRequest": {
+                    "type": "object",
+                    "required": ["agent_entra_app_id"],
+                    "properties": {
+                        "agent_entra_app_id": {"type": "string", "format": "uuid"},
+                        "metadata": {
+                            "type": "object",
+                            "maxProperties": 50,
+                            "description": "Forwarded to the agent as job metadata; at most 10 KiB as JSON.",
+                        },
+                    },
+                },
+                "SessionStartResponse": {
+                    "type": "object",
+                    "required": ["room_name", "livekit_url", "participant_token"],
+                    "properties": {
+                        "room_name": {"type": "string"},
+                        "livekit_url": {"type": "string"},
+                        "participant_token": {"type": "string"},
+                    },
+                },
+                "WebhookResponse": {
+                    "type": "object",
+                    "required": ["status", "event"],
+                    "properties": {
+                        "status": {"enum": ["processed", "duplicate", "ignored"]},
+                        "event": {"type": "string"},
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,37 @@
+"""``POST /livekit/webhook``: LiveKit's signed events, acknowledged once stored."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..auth.webhooks import WebhookVerifier
+from ..domain.events import HANDLED_EVENTS, stored_event
+from ..storage.webhook_writer import WebhookWriter
+from .body import read_body
+from .responses import JsonResponse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveKitWebhooks:
+    verifier: WebhookVerifier
+    writer: WebhookWriter
+    write_timeout: float
+    json: JsonResponse
+
+    async def receive(self, request: Request) -> Response:
+        body = await read_body(request)
+        item = stored_event(self.verifier.verify(body, request.headers.get("authorization")))
+        if item.event not in HANDLED_EVENTS:
+            return self.json({"status": "ignored", "event": item.event})
+        is_new = await self.writer.store(item, self.write_timeout)
+        log.info(
+            "webhook",
+            extra={"event": item.event, "id": item.id, "room": item.room_name, "duplicate": not is_new},
+        )
+        return self.json({"status": "processed" if is_new else "duplicate", "event": item.event})

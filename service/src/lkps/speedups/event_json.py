@@ -1,0 +1,89 @@
+"""Part of speedup ``webhooks``: fields of a protobuf message in its JSON mapping, read straight from the
+parsed JSON.
+
+protobuf's ``json_format.Parse`` walks the whole message in Python (~100 µs for one webhook event), while
+the service reads a dozen fields. These readers take a field's value the way ``Parse`` would (JSON name or
+proto name, 64-bit integers as numbers or digit strings, enums as names or numbers, ``null`` as the
+default) and raise :class:`NotCanonicalError` for anything else, so that the caller can hand the document to
+protobuf instead of guessing. A reader never returns a value ``Parse`` would not give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf.message import Message
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class NotCanonicalError(ValueError):
+    """A value in a form these readers do not take (or would read differently from protobuf)."""
+
+
+class Field:
+    """One field of a message type: its value in a JSON object of that type."""
+
+    __slots__ = ("_enum_names", "_json", "_proto")
+
+    _proto: str | None
+
+    def __init__(self, message: type[Message], name: str) -> None:
+        field = message.DESCRIPTOR.fields_by_name[name]
+        self._json = field.json_name
+        self._proto = field.name if field.name != field.json_name else None  # the other name protobuf takes
+        self._enum_names = (
+            {value.name: value.number for value in field.enum_type.values} if field.enum_type else None
+        )
+
+    def _raw(self, obj: Mapping[str, Any]) -> Any:
+        if self._proto is not None and self._proto in obj:
+            if self._json in obj:
+                raise NotCanonicalError(self._json)  # protobuf refuses a field given under both names
+            return obj[self._proto]
+        return obj.get(self._json)
+
+    def message(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        value = self._raw(obj)
+        if value is None:
+            return {}
+        if type(value) is not dict:
+            raise NotCanonicalError(self._json)
+        return value
+
+    def string(self, obj: Mapping[str, Any]) -> str:
+        value = self._raw(obj)
+        if value is None:
+            return ""
+        if type(value) is not str:
+            raise NotCanonicalError(self._json)
+        return value
+
+    def int64(self, obj: Mapping[str, Any]) -> int:
+        value = self._raw(obj)
+        if value is None:
+            return 0
+        if type(value) is str:
+            digits = value[1:] if value[:1] == "-" else value
+            if digits.isascii() and digits.isdigit():  # what protobuf reads as a number: -?[0-9]+
+                value = int(value)
+        if type(value) is not int or not _INT64[0] <= value <= _INT64[1]:
+            raise NotCanonicalError(self._json)
+        return value
+
+    def enum(self, obj: Mapping[str, Any]) -> int:
+        """The enum's number (any number: proto3 enums are open, as protobuf keeps unknown numbers)."""
+        assert self._enum_names is not None, self._json
+        value = self._raw(obj)
+        if value is None:
+            return 0
+        if type(value) is str:
+            number = self._enum_names.get(value)
+            if number is None:
+                # protobuf would drop an unknown name, or read a digit string as the number
+                raise NotCanonicalError(self._json)
+            return number
+        if type(value) is not int or not -(2**31) <= value < 2**31:
+            raise NotCanonicalError(self._json)
+        return value

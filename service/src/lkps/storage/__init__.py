@@ -1,0 +1,1 @@
+"""The database: schema, engine, migrations, and the writers that keep requests off it (audit, webhooks)."""
