@@ -15,7 +15,7 @@ import pytest
 import yaml
 from deploy_kit import CHART, GRAPH_EXTENSION, INFRA, POLICY, chart_values, install_namespace, parse_bicep
 
-from lkps.openapi import document
+from lkps.api.openapi import document
 from lkps.settings import Settings
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
