@@ -14,6 +14,8 @@ Package downloads come from PyPI (uv's cache keeps them fast after a first run);
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import shutil
@@ -31,7 +33,6 @@ import pytest
 import tomllib
 import yaml
 from conftest import REPO, REQUIRED_ANSWERS, uv_binary
-from passlib.apache import HtpasswdFile
 from template_release import GIT_ENV, TemplateRepo, git
 from test_generated_repo import generated_env
 
@@ -131,9 +132,9 @@ class PackageIndex:
         self.packages = root / "packages"
         self.packages.mkdir(parents=True)
         self.passwords = root / "htpasswd"
-        users = HtpasswdFile(str(self.passwords), new=True)
-        users.set_password(*PUBLISHER)
-        users.save()
+        # htpasswd's {SHA} scheme, which pypiserver's passlib reads
+        digest = base64.b64encode(hashlib.sha1(PUBLISHER[1].encode()).digest()).decode()  # noqa: S324
+        self.passwords.write_text(f"{PUBLISHER[0]}:{{SHA}}{digest}\n")
         self.port = free_port()
         self.fallback = fallback
         self.log = root / "pypiserver.log"
