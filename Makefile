@@ -37,9 +37,9 @@ postgres: ## install the PostgreSQL 15 server binaries the tests start (Debian p
 
 .PHONY: lint
 lint: sync ## ruff check, ruff format --check, mypy --strict on sdk/, testing/ and service/
-	$(UV) run ruff check sdk testing service tests hooks agent_template_jinja.py docs/hooks demo bench
-	$(UV) run ruff format --check sdk testing service tests hooks agent_template_jinja.py docs/hooks demo bench
-	$(UV) run mypy --strict sdk/src testing/src service/src demo agent_template_jinja.py
+	$(UV) run ruff check sdk testing service tests hooks agent_template_jinja.py docs/hooks demo bench mk
+	$(UV) run ruff format --check sdk testing service tests hooks agent_template_jinja.py docs/hooks demo bench mk
+	$(UV) run mypy --strict sdk/src testing/src service/src demo agent_template_jinja.py mk/release_check.py
 
 .PHONY: test
 test: lint postgres template-tools ## the whole suite: linters, then pytest over tests/, then the SDK on Python 3.10 and 3.13

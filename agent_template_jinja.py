@@ -204,7 +204,21 @@ class AgentTemplate(Extension):
             docker_quoted=docker_quoted,
             bicep_quoted=bicep_quoted,
             make_value=make_value,
+            git_source=self.git_source,
+            client_ids=self.client_ids,
         )
+
+    def git_source(self, template: str) -> str:
+        """The URL uv clones the SDK from with sdk_source=git (the answer checks refused a template source
+        that has none before any file is rendered)."""
+        url, problem = load_checks(self.root).git_source(str(template))
+        if problem:
+            raise ValueError(f"sdk_source: the template source {template!r} {problem}")
+        return str(url)
+
+    def client_ids(self, value: str) -> list[str]:
+        """The client app IDs of a `client_app_ids` answer."""
+        return [str(text) for text in load_checks(self.root).client_ids(value)]
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
         # named templates are the template's files; strings are answers, defaults, hook scripts and paths

@@ -35,7 +35,7 @@ REQUIRED_ANSWERS: dict[str, object] = {
     "container_registry": "contosoagents.azurecr.io",
 }
 ANSWER_SETS: dict[str, dict[str, object]] = {
-    "defaults (package SDK, OpenAI + Silero, OTLP, GitHub, 3.12)": {},
+    "defaults (SDK from this checkout, OpenAI + Silero, OTLP, GitHub, 3.12)": {},
     "vendored SDK, OpenAI Realtime, Azure Monitor, Azure Pipelines, 3.13, no client authz": {
         "sdk_source": "vendored",
         "plugins": "openai-realtime",
@@ -51,7 +51,7 @@ ANSWER_SETS: dict[str, dict[str, object]] = {
         "python_version": "3.11",
     },
 }
-TESTED_SET = "defaults (package SDK, OpenAI + Silero, OTLP, GitHub, 3.12)"
+TESTED_SET = "defaults (SDK from this checkout, OpenAI + Silero, OTLP, GitHub, 3.12)"
 SYNC_TIMEOUT = 600
 PYTEST_TIMEOUT = 600
 # The generated repo starts clean: no workspace venv, no machine LiveKit/Azure/OTEL settings, no pyenv pin.

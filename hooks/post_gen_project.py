@@ -51,6 +51,8 @@ LINK_ANSWERS = ".cookiecutter-answers.json"
 UPDATE_ENV = "AGENT_TEMPLATE_UPDATE"
 # A template argument `cruft link` can clone again: a URL, scp-like git@host:path, or an absolute path.
 CLONABLE_RE = re.compile(r"^([A-Za-z][\w+.-]*://|[\w.-]+@[\w.-]+:|/)")
+# A template source other machines can clone too (not a path or file:// URL on this one).
+CLONABLE_URL_RE = re.compile(r"^((git\+)?(https?|ssh)://|[\w.-]+@[\w.-]+:|(gh|gl|bb):)")
 
 
 class HookError(RuntimeError):
@@ -217,7 +219,12 @@ def next_steps(answers: Mapping[str, object]) -> str:
         "  make setup                                  # uv lock + uv sync (commit uv.lock)",
         "  make test                                   # ruff + unit tests + smoke test on the SDK stand-ins",
         "  az login && make dev                        # run against the non-prod platform",
-        "  infra/README.md                             # managed identity, federated credential, app role",
+        "  infra/README.md                             # "
+        + (
+            "the app registration's scope, clients, federated credential, app role"
+            if answers.get("agent_identity", "app_registration") == "app_registration"
+            else "managed identity, federated credential, app role"
+        ),
         f"  charts/{slug}/values-team-*.yaml   # your per-environment chart settings",
     ]
     if answers["ci_system"] == "github":
@@ -225,7 +232,35 @@ def next_steps(answers: Mapping[str, object]) -> str:
     elif answers["ci_system"] == "azure_pipelines":
         lines.append("  azure-pipelines.yml                         # create the service connection it names")
     lines.append("  make update                                 # later: take a newer template release")
+    lines += warnings(answers)
     return "\n".join(lines)
+
+
+def warnings(answers: Mapping[str, object]) -> list[str]:
+    """What works today but not for the whole team, or not for clients yet."""
+    notes = []
+    template = str(answers.get("_template") or "")
+    if (
+        answers.get("sdk_source") == "git"
+        and not answers.get("_sdk_path")
+        and not CLONABLE_URL_RE.match(template)
+    ):
+        notes.append(
+            f"Note: sdk_source=git takes the SDK from {template}, which only this machine can reach: create "
+            "the repo from the template's git URL so that CI and your team resolve it too."
+        )
+    enforced = answers.get("enforce_client_authz") is True
+    if (
+        enforced
+        and answers.get("agent_identity") == "app_registration"
+        and not str(answers.get("client_app_ids") or "").strip()
+    ):
+        notes.append(
+            "Note: no client app is pre-authorized yet, so the platform refuses every session for this "
+            'agent (403): add them with make update ANSWERS=\'{"client_app_ids": "<app id> ..."}\', '
+            "then deploy infra/."
+        )
+    return notes
 
 
 def main() -> int:

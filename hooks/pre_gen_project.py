@@ -51,7 +51,8 @@ HOST_MAX = 253
 RESERVED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 RESERVED_PACKAGES = {"livekit", "livekit_platform_sdk", "lkps", "src", "test", "tests", "vendor", "charts"}
 CHOICES = {
-    "sdk_source": ("package", "vendored"),
+    "agent_identity": ("app_registration", "managed_identity"),
+    "sdk_source": ("git", "package", "vendored"),
     "plugins": ("openai", "openai+deepgram+cartesia", "openai-realtime"),
     "telemetry_exporter": ("otlp", "azure_monitor", "none"),
     "ci_system": ("github", "azure_pipelines", "none"),
@@ -75,6 +76,8 @@ EXAMPLES = {
     "aks_namespace": "support-assistant",
     "container_registry": "exampleagents.azurecr.io",
     "enforce_client_authz": "true",
+    "client_app_ids": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+    "sdk_index_url": "https://pkgs.dev.azure.com/example-org/_packaging/agents/pypi/simple/",
     "_sdk_path": "/path/to/template/sdk",
 }
 # Identity and URL answers: no usable default exists, so each must be given.
@@ -89,6 +92,17 @@ REQUIRED = {
     "container_registry": "your Azure Container Registry login server",
 }
 GUID_QUESTIONS = ("entra_tenant_id", "agent_entra_app_id", "platform_app_id")
+# Hosts an index URL may reach over plain http: a mirror on this machine, never a shared feed.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+# Where uv finds the SDK with sdk_source=git: the template repository itself, which the bake knows as
+# cookiecutter's `_template`. cookiecutter's abbreviations, expanded as cookiecutter does.
+ABBREVIATIONS = {
+    "gh": "https://github.com/{}.git",
+    "gl": "https://gitlab.com/{}.git",
+    "bb": "https://bitbucket.org/{}",
+}
+SCP_LIKE_RE = re.compile(r"(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>[^/].*)")
+GIT_URL_SCHEMES = ("https://", "http://", "ssh://", "file://")
 
 
 def error(question: str, problem: str, *, example: bool = True) -> str:
@@ -334,6 +348,150 @@ def check_sdk_path(value: object) -> list[str]:
     return []
 
 
+def client_ids(value: object) -> list[str]:
+    """The client app IDs of a `client_app_ids` answer, in order: separated by spaces or commas."""
+    return [part for part in re.split(r"[\s,]+", _text(value)) if part]
+
+
+def check_client_app_ids(value: object) -> list[str]:
+    ids = client_ids(value)
+    bad = [text for text in ids if not GUID_RE.fullmatch(text) or set(text.replace("-", "")) == {"0"}]
+    if bad:
+        shown = " ".join(repr(text) for text in bad)
+        return [error("client_app_ids", f"{shown} is not a client app ID (a GUID, not the nil GUID)")]
+    examples = [text for text in ids if text.lower() == EXAMPLES["client_app_ids"]]
+    if examples:
+        problem = (
+            f"{examples[0]!r} is the documented example, not one of your client apps; give their app IDs"
+        )
+        return [error("client_app_ids", problem, example=False)]
+    seen: set[str] = set()
+    repeated = [text for text in ids if text.lower() in seen or seen.add(text.lower())]
+    if repeated:
+        return [error("client_app_ids", f"lists {repeated[0]} twice; name each client app once")]
+    return []
+
+
+def check_index_url(value: object) -> list[str]:
+    """A package index URL: https (http only on loopback), no credentials, query or fragment."""
+    text = _text(value)
+    if not text:
+        return []
+    scheme, _, rest = text.partition("://")
+    authority = rest.split("/", 1)[0]
+    host = authority.rpartition("@")[2].rsplit(":", 1)[0] if not authority.endswith("]") else authority
+    if scheme not in ("https", "http") or not rest:
+        return [error("sdk_index_url", f"{text!r} must start with https://")]
+    if scheme == "http" and host not in LOOPBACK_HOSTS:
+        return [
+            error("sdk_index_url", f"{text!r} must start with https:// (http only for a feed on 127.0.0.1)")
+        ]
+    if any(not ch.isascii() or ch.isspace() for ch in text):
+        return [error("sdk_index_url", f"{text!r} contains a space or a non-ASCII character")]
+    if "@" in authority or "?" in text or "#" in text:
+        problem = (
+            f"{text!r} must not carry credentials, a query or a fragment: answers are stored in .cruft.json; "
+            "give uv the credentials as UV_INDEX_LIVEKIT_PLATFORM_USERNAME/_PASSWORD or a keyring"
+        )
+        return [error("sdk_index_url", problem, example=False)]
+    if not host or not all(
+        HOST_LABEL_RE.fullmatch(label) for label in host.strip("[]").replace(":", ".").split(".")
+    ):
+        return [error("sdk_index_url", f"{text!r} has an invalid host name {host!r}")]
+    path = rest[len(authority) :]
+    if path and not URL_PATH_RE.fullmatch(path):
+        return [
+            error(
+                "sdk_index_url",
+                f"{text!r} has characters other than letters, digits and . _ ~ - / in its path",
+            )
+        ]
+    if example_domain(host) or "example-org" in path:
+        problem = f"{text!r} is the documented example, not your feed; give your feed's simple index URL"
+        return [error("sdk_index_url", problem, example=False)]
+    return []
+
+
+def git_source(template: str) -> tuple[str, str]:
+    """(the URL uv clones the SDK from with sdk_source=git, why it cannot): the template source cookiecutter
+    or cruft was given (`_template`), as uv's `git` source takes it. One of the two is empty."""
+    text = template.strip()
+    prefix, colon, rest = text.partition(":")
+    if colon and prefix in ABBREVIATIONS and not rest.startswith("//"):
+        text = ABBREVIATIONS[prefix].format(rest)
+    text = text.removeprefix("git+")
+    if text.lower().rstrip("/").endswith(".zip"):
+        return "", "is a zip archive, which git cannot clone"
+    if text.startswith(GIT_URL_SCHEMES):
+        return text, ""
+    scp = SCP_LIKE_RE.fullmatch(text)
+    if scp:
+        return f"ssh://{scp['user']}@{scp['host']}/{scp['path']}", ""
+    path = Path(text)
+    if not text or not path.is_absolute():
+        return "", "is not a git URL or an absolute path, so the generated repo cannot find it again"
+    if not (path / ".git").exists() and not (path / "HEAD").is_file():
+        return "", "is a folder that is not a git repository, which uv cannot clone"
+    return path.as_uri(), ""
+
+
+def check_combinations(answers: Mapping[str, object]) -> list[str]:
+    """Answers that are each valid but cannot work together; each line names both questions."""
+    problems = []
+    identity, authz = answers.get("agent_identity"), answers.get("enforce_client_authz")
+    if identity == "managed_identity" and authz is True:
+        problems.append(
+            error(
+                "enforce_client_authz",
+                "is true, but agent_identity is 'managed_identity': a managed identity has no app "
+                "registration, so it cannot expose access_as_client or list pre-authorized clients, and the "
+                "platform would refuse every client; choose agent_identity=app_registration or "
+                "enforce_client_authz=false",
+                example=False,
+            )
+        )
+    if identity == "managed_identity" and client_ids(answers.get("client_app_ids", "")):
+        problems.append(
+            error(
+                "client_app_ids",
+                "are given, but agent_identity is 'managed_identity', which has no app registration to "
+                "list pre-authorized clients on; choose agent_identity=app_registration or leave "
+                "client_app_ids empty",
+                example=False,
+            )
+        )
+    agent = _text(answers.get("agent_entra_app_id", "")).lower()
+    if agent and agent in (text.lower() for text in client_ids(answers.get("client_app_ids", ""))):
+        problems.append(error("client_app_ids", "lists agent_entra_app_id itself; list the client apps only"))
+    source, index = answers.get("sdk_source"), _text(answers.get("sdk_index_url", ""))
+    if source == "package" and "sdk_index_url" in answers and not index:
+        problem = (
+            "has no answer, but sdk_source is 'package', which installs the SDK only from your feed: give "
+            "its simple index URL, or choose sdk_source=git"
+        )
+        problems.append(error("sdk_index_url", problem, example=False))
+    if source in ("git", "vendored") and index:
+        problem = (
+            f"is set, but sdk_source is {source!r}: only 'package' uses a feed; leave it empty or choose "
+            "sdk_source=package"
+        )
+        problems.append(error("sdk_index_url", problem, example=False))
+    template = answers.get("_template")
+    if source == "git" and template is not None and not answers.get("_sdk_path"):
+        problem = git_source(_text(template))[1]
+        if problem:
+            problems.append(
+                error(
+                    "sdk_source",
+                    f"is 'git', but the template source {_text(template)!r} {problem}; create the repo "
+                    "from the template's git URL (cruft create https://...), or choose sdk_source=package "
+                    "or vendored",
+                    example=False,
+                )
+            )
+    return problems
+
+
 CHECKS: dict[str, Callable[[object], list[str]]] = {
     "agent_name": check_agent_name,
     "agent_slug": check_slug,
@@ -350,6 +508,8 @@ CHECKS: dict[str, Callable[[object], list[str]]] = {
     "aks_namespace": check_namespace,
     "container_registry": check_registry,
     "enforce_client_authz": lambda v: check_bool("enforce_client_authz", v),
+    "client_app_ids": check_client_app_ids,
+    "sdk_index_url": check_index_url,
     "_sdk_path": check_sdk_path,
     **{question: (lambda v, q=question: check_choice(q, v)) for question in CHOICES},
 }
@@ -373,6 +533,7 @@ def validate(answers: Mapping[str, object], *, complete: bool = True) -> list[st
         problems.extend(check_characters(question, value) or check(value))
     problems.extend(check_distinct_guids(answers))
     problems.extend(check_distinct_urls(answers))
+    problems.extend(check_combinations(answers))
     return problems
 
 

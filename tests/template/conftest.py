@@ -32,6 +32,8 @@ REQUIRED_ANSWERS: dict[str, Any] = {
     "platform_url_prod": "https://voice-platform.contoso.com",
     "container_registry": "contosoagents.azurecr.io",
 }
+# The feed a bake with sdk_source=package names (the answer is required with that source).
+PACKAGE_FEED = "https://pkgs.dev.azure.com/contoso/_packaging/voice-agents/pypi/simple/"
 TOOLS_BIN = REPO / ".tools" / "bin"
 MATRIX = pairwise()
 MATRIX_IDS = [combo_id(combo) for combo in MATRIX]
@@ -97,6 +99,8 @@ class Baker:
     def bake(self, **answers: Any) -> Baked:
         self._count += 1
         output = self.root / f"bake-{self._count}"
+        if answers.get("sdk_source") == "package":
+            answers = {"sdk_index_url": PACKAGE_FEED, **answers}
         project = cookiecutter(
             str(REPO),
             no_input=True,

@@ -6,7 +6,8 @@ import itertools
 from collections.abc import Mapping, Sequence
 
 CHOICES: dict[str, tuple[object, ...]] = {
-    "sdk_source": ("package", "vendored"),
+    "sdk_source": ("git", "package", "vendored"),
+    "agent_identity": ("app_registration", "managed_identity"),
     "plugins": ("openai", "openai+deepgram+cartesia", "openai-realtime"),
     "telemetry_exporter": ("otlp", "azure_monitor", "none"),
     "ci_system": ("github", "azure_pipelines", "none"),
@@ -17,6 +18,13 @@ CHOICES: dict[str, tuple[object, ...]] = {
 Combo = dict[str, object]
 
 
+def workable(combo: Mapping[str, object]) -> bool:
+    """Combinations the answer checks accept: a managed identity cannot enforce client authorization."""
+    return not (
+        combo.get("agent_identity") == "managed_identity" and combo.get("enforce_client_authz") is True
+    )
+
+
 def pairs_of(combo: Mapping[str, object]) -> set[tuple[tuple[str, object], tuple[str, object]]]:
     items = sorted(combo.items())
     return set(itertools.combinations(items, 2))
@@ -25,14 +33,18 @@ def pairs_of(combo: Mapping[str, object]) -> set[tuple[tuple[str, object], tuple
 def all_pairs(choices: Mapping[str, Sequence[object]]) -> set[tuple[tuple[str, object], tuple[str, object]]]:
     result = set()
     for (q1, v1s), (q2, v2s) in itertools.combinations(sorted(choices.items()), 2):
-        result.update(((q1, v1), (q2, v2)) for v1 in v1s for v2 in v2s)
+        result.update(((q1, v1), (q2, v2)) for v1 in v1s for v2 in v2s if workable({q1: v1, q2: v2}))
     return result
 
 
 def pairwise(choices: Mapping[str, Sequence[object]] = CHOICES) -> list[Combo]:
     """Greedy all-pairs cover, deterministic: each step takes the combination covering most open pairs."""
     names = list(choices)
-    candidates = [dict(zip(names, values, strict=True)) for values in itertools.product(*choices.values())]
+    candidates = [
+        combo
+        for values in itertools.product(*choices.values())
+        if workable(combo := dict(zip(names, values, strict=True)))
+    ]
     uncovered = all_pairs(choices)
     chosen: list[Combo] = []
     while uncovered:
@@ -44,9 +56,11 @@ def pairwise(choices: Mapping[str, Sequence[object]] = CHOICES) -> list[Combo]:
 
 def combo_id(combo: Mapping[str, object]) -> str:
     authz = "authz" if combo["enforce_client_authz"] else "no-authz"
+    identity = "mi" if combo["agent_identity"] == "managed_identity" else "app"
     return "-".join(
         [
             str(combo["sdk_source"]),
+            identity,
             str(combo["plugins"]),
             str(combo["telemetry_exporter"]),
             str(combo["ci_system"]),

@@ -80,6 +80,25 @@ class TemplateRepo:
         template.release(version)
         return template
 
+    @classmethod
+    def whole_checkout(cls, path: Path, version: str) -> TemplateRepo:
+        """This whole checkout as it is on disk (tracked and new files, not ignored ones) in a repository of
+        its own, released as `version`: what a team clones, and uv clones the SDK from, at a release tag."""
+        listed = subprocess.run(
+            ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        for name in filter(None, listed.split("\0")):
+            source = REPO / name
+            if source.is_file() and not source.is_symlink():
+                (path / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, path / name)
+        git(path, "init", "--quiet", "--initial-branch=main")
+        template = cls(path)
+        template.release(version)
+        return template
+
     @property
     def generated(self) -> Path:
         """The generated repo's folder inside the template."""

@@ -16,6 +16,9 @@ import pytest
 from conftest import REPO, TOOLS_BIN, Baked, tool
 
 ARTEFACTS = ("Dockerfile", "charts", "infra", ".github", "azure-pipelines.yml")
+# Bicep's `extension` statement (Bicep 0.30) postdates checkov's Bicep parser (pycep): that one line is left
+# out of what checkov reads (tests/template/test_identity_infra.py checks it is there).
+GRAPH_EXTENSION = "extension microsoftGraphV1"
 FRAMEWORKS = ("helm", "dockerfile", "bicep", "github_actions", "azure_pipelines")
 SKIP = re.compile(r"(checkov:skip=|checkov\.io/skip\d+: )(CKV\w+)[=:]\s*(.*)")
 
@@ -25,7 +28,8 @@ def distinct_artefact_bakes(matrix_bakes: dict[str, Baked]) -> list[Baked]:
     wanted = (
         {("telemetry_exporter", value) for value in ("otlp", "azure_monitor", "none")}
         | {("ci_system", value) for value in ("github", "azure_pipelines")}
-        | {("sdk_source", value) for value in ("package", "vendored")}
+        | {("sdk_source", value) for value in ("git", "package", "vendored")}
+        | {("agent_identity", value) for value in ("app_registration", "managed_identity")}
     )
     chosen: list[Baked] = []
     for baked in matrix_bakes.values():
@@ -51,6 +55,9 @@ def checkov_reports(
                 shutil.copytree(source, target / name)
             elif source.exists():
                 shutil.copy2(source, target / name)
+        bicep = target / "infra" / "main.bicep"
+        lines = bicep.read_text(encoding="utf-8").splitlines()
+        bicep.write_text("\n".join(line for line in lines if line.strip() != GRAPH_EXTENSION) + "\n")
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "PATH": f"{TOOLS_BIN}:{os.environ['PATH']}"}
     result = subprocess.run(
         [tool("checkov"), "-d", str(scan), "--framework", *FRAMEWORKS, "--skip-download", "-o", "json"],

@@ -1,5 +1,5 @@
 """A repo created the documented way (`cruft create` from a release tag) passes its own CI checks and
-`make setup && make test` with no manual step, the SDK from this checkout (a few representative answer sets).
+`make setup && make test` with no manual step, the SDK from this checkout (representative answers).
 
 Each run is a real `uv sync` of the generated project (uv's cache keeps it fast after the first time); the
 cheaper static checks in test_matrix.py cover the whole matrix.
@@ -17,10 +17,11 @@ import pytest
 from conftest import REQUIRED_ANSWERS, SDK_DIR, uv_binary
 from template_release import TemplateRepo, init_project
 
+# The default answers (the SDK from the template's git tag) run in test_sdk_sources.py, from the getting-
+# started commands; `package` runs there too, against a real index.
 REPRESENTATIVE = {
-    # the default answers: package SDK (path source to this checkout), OpenAI + Silero, OTLP, GitHub
-    "package-defaults": {},
-    # the other SDK source, the realtime pipeline, Azure Monitor, Azure Pipelines, another Python
+    # the vendored SDK, the realtime pipeline, Azure Monitor, Azure Pipelines, another Python, a managed
+    # identity
     "vendored-realtime-azure-monitor": {
         "sdk_source": "vendored",
         "plugins": "openai-realtime",
@@ -28,6 +29,7 @@ REPRESENTATIVE = {
         "ci_system": "azure_pipelines",
         "python_version": "3.13",
         "enforce_client_authz": False,
+        "agent_identity": "managed_identity",
     },
 }
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 from conftest import REPO, REQUIRED_ANSWERS, SDK_DIR, Baker, load_hook
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.generate import generate_context
@@ -115,7 +116,17 @@ INVALID_ANSWERS = [
     ("container_registry", "docker.io/contoso", "not an Azure Container Registry"),
     ("container_registry", "contosoagents.azurecr.io\n", "line-breaking character U+000A"),
     ("enforce_client_authz", "maybe", "not a yes/no answer"),
-    ("sdk_source", "git", "not one of the choices"),
+    ("sdk_source", "svn", "not one of the choices"),
+    ("agent_identity", "service_principal", "not one of the choices"),
+    ("client_app_ids", "not-a-guid", "'not-a-guid' is not a client app ID"),
+    ("client_app_ids", "00000000-0000-0000-0000-000000000000", "is not a client app ID"),
+    ("client_app_ids", "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", "is the documented example"),
+    (
+        "client_app_ids",
+        "11111111-2222-4333-8444-555555555555,11111111-2222-4333-8444-555555555555",
+        "lists 11111111-2222-4333-8444-555555555555 twice",
+    ),
+    ("client_app_ids", "11111111-2222-4333-8444-555555555555\n", "line-breaking character U+000A"),
     ("plugins", "whisper", "not one of the choices"),
     ("telemetry_exporter", "datadog", "not one of the choices"),
     ("ci_system", "jenkins", "not one of the choices"),
@@ -205,6 +216,130 @@ def test_every_problem_is_reported_at_once() -> None:
         "aks_namespace",
         "container_registry",
     ]
+
+
+FEED = "https://pkgs.dev.azure.com/contoso/_packaging/voice-agents/pypi/simple/"
+INVALID_FEEDS = [
+    ("http://feed.contoso.com/simple/", "must start with https:// (http only for a feed on 127.0.0.1)"),
+    ("ftp://feed.contoso.com/simple/", "must start with https://"),
+    ("https://build:s3cret@feed.contoso.com/simple/", "must not carry credentials"),
+    ("https://feed.contoso.com/simple/?token=x", "must not carry credentials, a query"),
+    ("https://feed.contoso.com/simple/$(id)", "in its path"),
+    ("https://feed.example.com/simple/", "is the documented example"),
+    (pre_gen.EXAMPLES["sdk_index_url"], "is the documented example"),
+]
+
+
+@pytest.mark.parametrize(("url", "problem"), INVALID_FEEDS)
+def test_a_package_feed_url_that_cannot_be_used_is_refused(url: str, problem: str) -> None:
+    errors = pre_gen.validate({**default_answers(), "sdk_source": "package", "sdk_index_url": url})
+
+    assert questions_in("\n".join(errors)) == ["sdk_index_url"]
+    assert problem in errors[0]
+    assert "s3cret" in errors[0] or "s3cret" not in url
+
+
+@pytest.mark.parametrize(
+    "url", [FEED, "http://127.0.0.1:8080/simple/", "https://feed.contoso.com:8443/pypi/"]
+)
+def test_a_package_feed_url_is_accepted(url: str) -> None:
+    assert pre_gen.validate({**default_answers(), "sdk_source": "package", "sdk_index_url": url}) == []
+
+
+COMBINATIONS = [
+    (
+        {"agent_identity": "managed_identity", "enforce_client_authz": True},
+        "enforce_client_authz",
+        "is true, but agent_identity is 'managed_identity'",
+    ),
+    (
+        {
+            "agent_identity": "managed_identity",
+            "enforce_client_authz": False,
+            "client_app_ids": "11111111-2222-4333-8444-555555555555",
+        },
+        "client_app_ids",
+        "are given, but agent_identity is 'managed_identity'",
+    ),
+    (
+        {"client_app_ids": REQUIRED_ANSWERS["agent_entra_app_id"]},
+        "client_app_ids",
+        "lists agent_entra_app_id itself",
+    ),
+    ({"sdk_source": "package"}, "sdk_index_url", "has no answer, but sdk_source is 'package'"),
+    ({"sdk_source": "git", "sdk_index_url": FEED}, "sdk_index_url", "is set, but sdk_source is 'git'"),
+    (
+        {"sdk_source": "vendored", "sdk_index_url": FEED},
+        "sdk_index_url",
+        "is set, but sdk_source is 'vendored'",
+    ),
+    (
+        {"sdk_source": "git", "_template": "agent-template"},
+        "sdk_source",
+        "is 'git', but the template source 'agent-template' is not a git URL or an absolute path",
+    ),
+    (
+        {"sdk_source": "git", "_template": "https://example.net/agent-template-v0.2.0.zip"},
+        "sdk_source",
+        "is a zip archive, which git cannot clone",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("answers", "question", "problem"), COMBINATIONS, ids=[question for _, question, _ in COMBINATIONS]
+)
+def test_answers_that_cannot_work_together_are_refused_naming_both(
+    answers: dict[str, object], question: str, problem: str
+) -> None:
+    errors = pre_gen.validate({**default_answers(), **answers})
+
+    assert questions_in("\n".join(errors)) == [question]
+    assert problem in errors[0]
+    partner = next(
+        name for name in ("agent_identity", "agent_entra_app_id", "sdk_source") if name in errors[0]
+    )
+    assert partner != question or "template source" in errors[0], "the line names the other answer too"
+
+
+def test_git_from_a_folder_that_is_not_a_repository_is_refused(tmp_path: Path) -> None:
+    answers = {**default_answers(), "sdk_source": "git", "_template": str(tmp_path)}
+
+    (error,) = pre_gen.validate(answers)
+
+    assert error.startswith("ERROR: sdk_source: is 'git', but the template source")
+    assert "not a git repository, which uv cannot clone" in error
+    assert pre_gen.validate({**answers, "_sdk_path": str(SDK_DIR)}) == [], "a local SDK path needs no clone"
+
+
+@pytest.mark.parametrize(
+    ("template", "url"),
+    [
+        ("https://github.com/contoso/agent-template", "https://github.com/contoso/agent-template"),
+        ("git+https://dev.azure.com/contoso/p/_git/tpl", "https://dev.azure.com/contoso/p/_git/tpl"),
+        ("gh:contoso/agent-template", "https://github.com/contoso/agent-template.git"),
+        ("git@github.com:contoso/agent-template.git", "ssh://git@github.com/contoso/agent-template.git"),
+        ("ssh://git@ssh.dev.azure.com/v3/contoso/p/tpl", "ssh://git@ssh.dev.azure.com/v3/contoso/p/tpl"),
+        (str(REPO), REPO.as_uri()),
+    ],
+)
+def test_git_source_is_the_template_source_as_uv_clones_it(template: str, url: str) -> None:
+    assert pre_gen.git_source(template) == (url, "")
+
+
+def test_managed_identity_with_client_authorization_stops_the_bake_naming_both(tmp_path: Path) -> None:
+    answers = [f"{key}={value}" for key, value in REQUIRED_ANSWERS.items()]
+
+    result = cookiecutter_cli(
+        "--no-input", str(REPO), "-o", str(tmp_path / "out"), *answers, "agent_identity=managed_identity",
+        cwd=tmp_path,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert questions_in(result.stderr) == ["enforce_client_authz"]
+    assert "agent_identity is 'managed_identity'" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_no_input_without_the_required_answers_fails_naming_each_question(tmp_path: Path) -> None:
@@ -328,14 +463,32 @@ def test_answers_reach_the_hook_as_data_not_code(baker: Baker) -> None:
     assert baked.path.name == "o-brien-support"
 
 
-def test_package_sdk_source_pins_the_version_range_without_a_local_path(baker: Baker, tmp_path: Path) -> None:
-    baked = baker.bake(sdk_source="package", _sdk_path="")
+def test_package_sdk_source_pins_both_packages_to_the_feed_and_nowhere_else(baker: Baker) -> None:
+    baked = baker.bake(sdk_source="package", sdk_index_url=FEED, _sdk_path="")
 
-    pyproject = (baked.path / "pyproject.toml").read_text()
-    assert '"livekit-platform-sdk[openai,silero]>=0.1,<0.2"' in pyproject
-    assert '"livekit-platform-testing>=0.1,<0.2"' in pyproject, "the stand-ins: same range, dev dependency"
-    assert "[tool.uv.sources]" not in pyproject
+    pyproject = tomllib.loads((baked.path / "pyproject.toml").read_text())
+    sdk_range = json.loads((REPO / "cookiecutter.json").read_text())["_sdk_version_range"]
+    assert f"livekit-platform-sdk[openai,silero]{sdk_range}" in pyproject["project"]["dependencies"]
+    assert f"livekit-platform-testing{sdk_range}" in pyproject["dependency-groups"]["dev"]
+    assert pyproject["tool"]["uv"]["index"] == [{"name": "livekit-platform", "url": FEED, "explicit": True}]
+    assert pyproject["tool"]["uv"]["sources"] == {
+        "livekit-platform-sdk": {"index": "livekit-platform"},
+        "livekit-platform-testing": {"index": "livekit-platform"},
+    }
     assert not (baked.path / "vendor").exists()
+
+
+def test_git_sdk_source_takes_both_packages_from_the_template_at_its_release_tag(baker: Baker) -> None:
+    baked = baker.bake(_sdk_path="")
+
+    pyproject = tomllib.loads((baked.path / "pyproject.toml").read_text())
+    version = json.loads((REPO / "cookiecutter.json").read_text())["_template_version"]
+    assert pyproject["tool"]["uv"]["sources"] == {
+        name: {"git": REPO.as_uri(), "tag": f"v{version}", "subdirectory": folder}
+        for name, folder in (("livekit-platform-sdk", "sdk"), ("livekit-platform-testing", "testing"))
+    }
+    assert "index" not in pyproject["tool"]["uv"]
+    assert "apt-get install --yes --no-install-recommends git" in (baked.path / "Dockerfile").read_text()
 
 
 def test_vendored_sdk_and_stand_ins_are_copied_without_caches(baker: Baker) -> None:

@@ -31,7 +31,11 @@ CRUFT_PIN = "cruft==2.16.0"
 CHART = TEMPLATE_DIR + "/charts/{{cookiecutter.agent_slug}}"
 TEMPLATE_AGENT = TEMPLATE_DIR + "/src/{{cookiecutter.package_name}}/agent.py"
 NEW_LABEL = 'LABEL org.example.agent-template="0.2.0"'
-NEW_SDK_RANGE = ">=0.2,<0.3"
+SDK_RANGE = json.loads((REPO / "cookiecutter.json").read_text())["_sdk_version_range"]
+SDK_VERSION = tomllib.loads((REPO / "sdk" / "pyproject.toml").read_text())["project"]["version"]
+_MAJOR, _MINOR = (int(part) for part in SDK_VERSION.split(".")[:2])
+NEW_SDK = f'version = "{_MAJOR}.{_MINOR + 1}.0"'
+NEW_SDK_RANGE = f">={_MAJOR}.{_MINOR + 1},<{_MAJOR}.{_MINOR + 2}"
 TEAM_CLIENT_ID = "0f1e2d3c-4b5a-4697-8d8e-9f0a1b2c3d4e"
 
 
@@ -82,10 +86,9 @@ def release_0_2_0(template: TemplateRepo) -> str:
     # the same line the team edits in test_update_brings_the_release_and_keeps_the_teams_files: skip wins
     template.edit(TEMPLATE_AGENT, lambda text: text.replace("Keep answers short", "Keep answers brief"))
     template.edit(CHART + "/values-team-prod.yaml", lambda text: text + "# added by template 0.2.0\n")
-    template.edit(
-        "sdk/pyproject.toml", lambda text: text.replace('version = "0.1.0"', 'version = "0.2.0"', 1)
-    )
-    template.edit("cookiecutter.json", lambda text: text.replace('">=0.1,<0.2"', f'"{NEW_SDK_RANGE}"'))
+    # the template's next SDK minor, whatever this checkout's SDK is
+    template.edit("sdk/pyproject.toml", lambda text: text.replace(f'version = "{SDK_VERSION}"', NEW_SDK, 1))
+    template.edit("cookiecutter.json", lambda text: text.replace(f'"{SDK_RANGE}"', f'"{NEW_SDK_RANGE}"'))
     return template.release("0.2.0")
 
 
@@ -387,6 +390,7 @@ EVERY_ANSWER = {
     "container_registry": "contosovoice.azurecr.io",
     "enforce_client_authz": False,
     "sdk_source": "package",
+    "sdk_index_url": "https://pkgs.dev.azure.com/contoso/_packaging/fulfilment/pypi/simple/",
     "plugins": "openai+deepgram+cartesia",
     "telemetry_exporter": "azure_monitor",
     "ci_system": "azure_pipelines",

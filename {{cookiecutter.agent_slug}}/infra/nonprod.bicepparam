@@ -1,5 +1,7 @@
 using './main.bicep'
 
-// The non-prod AKS cluster's OIDC issuer (az aks show ... --query oidcIssuerProfile.issuerUrl -o tsv).
-param aksOidcIssuerUrl = 'https://REPLACE-WITH-NONPROD-AKS-OIDC-ISSUER/'
-param identityName = 'id-{{ cookiecutter.agent_slug }}-nonprod'
+// The nonprod AKS cluster's OIDC issuer, read when the file is compiled:
+//   AKS_OIDC_ISSUER_URL=$(az aks show -g <rg> -n <cluster> --query oidcIssuerProfile.issuerUrl -o tsv)
+// Unset, the deployment stops before it changes anything.
+param aksOidcIssuerUrl = readEnvironmentVariable('AKS_OIDC_ISSUER_URL')
+param environmentName = 'nonprod'

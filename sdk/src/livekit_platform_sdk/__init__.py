@@ -5,7 +5,7 @@ re-imports the agent.
 """
 
 # First: the modules imported below read it while the package is still initialising.
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .guard import job_metadata
 from .identity import CredentialError

@@ -7,4 +7,4 @@ real client libraries. ``tenant`` wires the Entra tenant the platform expects; `
 exposes all of them as fixtures. Importing this package imports none of them.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
