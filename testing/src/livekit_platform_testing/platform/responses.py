@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import jwt
@@ -57,5 +58,19 @@ class PlatformResponses:
         token, fingerprint = backend.agent_token(app_id)
         backend.record(Registration(app_id, 200, enforce, fingerprint, mode))
         return json_response(
-            {"livekit_token": token, "livekit_url": backend.livekit.ws_url, "expires_in": backend.token_ttl}
+            {
+                "livekit_token": token,
+                "livekit_url": backend.livekit.ws_url,
+                "expires_in": backend.token_ttl,
+                "agent_name": canonical_agent_name(app_id),
+            }
         )
+
+
+def canonical_agent_name(app_id: str) -> str:
+    """The platform's LiveKit agent name for an identity: its app ID as a lower-case GUID (as is, if it is
+    no GUID)."""
+    try:
+        return str(uuid.UUID(app_id))
+    except ValueError:
+        return app_id
