@@ -31,3 +31,22 @@ async def test_register_answers_the_canonical_agent_name_of_the_callers_identity
     )
     assert claims.identity == f"agent-{app_id}"
     assert platform_standin.registered_app_ids == [app_id]
+
+
+def test_a_session_dispatches_an_app_id_by_its_canonical_name(
+    platform_standin: PlatformStandIn, livekit_standin: LiveKitStandIn
+) -> None:
+    app_id = str(uuid.uuid4())
+    token = platform_standin.session_token(room="r1", agent_name=app_id.upper())
+    claims = api.TokenVerifier(livekit_standin.api_key, livekit_standin.api_secret).verify(token)
+
+    assert claims.room_config is not None
+    assert [agent.agent_name for agent in claims.room_config.agents] == [app_id]
+    plain = platform_standin.session_token(room="r2", agent_name="plain-agent")
+    assert (
+        api.TokenVerifier(livekit_standin.api_key, livekit_standin.api_secret)
+        .verify(plain)
+        .room_config.agents[0]
+        .agent_name
+        == "plain-agent"
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import jwt
@@ -11,7 +10,7 @@ from aiohttp import web
 
 from ..entra import EntraStandIn
 from ..server import json_response
-from .models import PlatformBackend
+from .models import PlatformBackend, canonical_agent_name
 from .records import Registration
 from .roles import REGISTER_ROLE
 
@@ -65,12 +64,3 @@ class PlatformResponses:
                 "agent_name": canonical_agent_name(app_id),
             }
         )
-
-
-def canonical_agent_name(app_id: str) -> str:
-    """The platform's LiveKit agent name for an identity: its app ID as a lower-case GUID (as is, if it is
-    no GUID)."""
-    try:
-        return str(uuid.UUID(app_id))
-    except ValueError:
-        return app_id
