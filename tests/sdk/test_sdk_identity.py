@@ -9,11 +9,13 @@ import pytest
 
 from livekit_platform_sdk.identity import (
     AZURE_HTTP_LOGGER,
+    AZURE_IDENTITY_LOGGER,
     DEFAULT_CHAIN,
     SERVICE_PRINCIPAL,
     CredentialError,
     PlatformIdentity,
     quiet_azure_http_logging,
+    quiet_azure_identity_logging,
 )
 from livekit_platform_sdk.settings import Settings
 from livekit_platform_testing.entra import EntraStandIn
@@ -95,3 +97,17 @@ def test_azure_http_request_logging_is_quiet_unless_the_application_chose_a_leve
         assert http_log.level == logging.DEBUG
     finally:
         http_log.setLevel(saved)
+
+
+def test_azure_identity_failure_logging_is_left_to_the_sdks_redacted_error() -> None:
+    identity_log = logging.getLogger(AZURE_IDENTITY_LOGGER)
+    saved = identity_log.level
+    try:
+        identity_log.setLevel(logging.NOTSET)
+        quiet_azure_identity_logging()
+        assert identity_log.level == logging.ERROR
+        identity_log.setLevel(logging.INFO)
+        quiet_azure_identity_logging()
+        assert identity_log.level == logging.INFO
+    finally:
+        identity_log.setLevel(saved)

@@ -16,6 +16,7 @@ def test_defaults_enforce_client_authz_and_renew_five_minutes_before_expiry() ->
     assert settings.enforce_client_authz is True
     assert settings.renew_margin == 300
     assert settings.readiness_port == 8082
+    assert settings.metrics_port == 0
     assert settings.register_url == "https://platform.example.com/api/agent/register"
 
 
@@ -150,3 +151,53 @@ def test_the_settings_read_exactly_their_declared_variables() -> None:
     Settings.from_env(Recording(BASE))
     assert asked == list(Settings.variables().values())
     assert "LIVEKIT_API_KEY" not in asked
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://platform.example.com",
+        "http://10.0.0.5:8080",
+        "http://[2001:db8::1]",
+        "http://127.0.0.1.nip.io",
+    ],
+)
+def test_plain_http_to_another_machine_is_refused_naming_the_variable_and_the_fix(url: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({**BASE, "LIVEKIT_PLATFORM_URL": url})
+    (problem,) = error.value.problems
+    host = url.removeprefix("http://")
+    assert problem.startswith(f"LIVEKIT_PLATFORM_URL={url!r} uses http:// to ")
+    assert "would cross the network unencrypted" in problem
+    assert f"Set it to https://{host}" in problem
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080", "http://localhost:9", "http://[::1]:9", "http://127.1.2.3"]
+)
+def test_plain_http_to_this_machine_is_accepted_for_local_development(url: str) -> None:
+    assert Settings.from_env({**BASE, "LIVEKIT_PLATFORM_URL": url}).platform_url == url
+
+
+def test_credentials_in_the_url_are_refused_without_being_shown() -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(
+            {**BASE, "LIVEKIT_PLATFORM_URL": "https://agent:hunter2-secret@platform.example.com"}
+        )
+    assert "hunter2" not in str(error.value)
+    assert "agent:" not in str(error.value)
+    assert error.value.problems == [
+        "LIVEKIT_PLATFORM_URL='https://<hidden>@platform.example.com' holds a user name or password: remove"
+        " the `user:password@` part (the platform authenticates the agent by its Entra token)"
+    ]
+
+
+def test_a_query_or_fragment_in_the_url_is_refused() -> None:
+    with pytest.raises(SettingsError, match="has a query or fragment: set it to the base URL"):
+        Settings.from_env({**BASE, "LIVEKIT_PLATFORM_URL": "https://platform.example.com/?token=x"})
+
+
+def test_the_metrics_port_is_a_port_or_zero_for_off() -> None:
+    assert Settings.from_env({**BASE, "LIVEKIT_PLATFORM_METRICS_PORT": "9100"}).metrics_port == 9100
+    with pytest.raises(SettingsError, match="LIVEKIT_PLATFORM_METRICS_PORT='-1' is out of range"):
+        Settings.from_env({**BASE, "LIVEKIT_PLATFORM_METRICS_PORT": "-1"})

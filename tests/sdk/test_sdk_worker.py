@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from livekit.agents import AgentServer
+from sdk_fakes import StaticCredential
 
+from livekit_platform_sdk import PlatformError, PlatformUnavailableError, Settings
 from livekit_platform_sdk.worker import PLACEHOLDER_PREFIX, Worker
 
 
@@ -49,6 +51,10 @@ def test_upstream_connection_task_still_opens_the_websocket_through_the_session_
     assert "self._http_session.ws_connect(" in source
     assert "headers=headers" in source
     assert '"Authorization": f"Bearer {join_jwt}"' in source
+    # the SDK sets the metrics port here before run(), which reads it to start the Prometheus server
+    run_source = inspect.getsource(AgentServer.run)
+    assert "if self._prometheus_port is not None:" in run_source
+    assert "self._prometheus_multiproc_dir" in run_source
     assert "async def run(self, *, devmode: bool = False, unregistered: bool = False)" in inspect.getsource(
         AgentServer.run
     )
@@ -77,3 +83,35 @@ async def test_unregistered_run_as_console_mode_starts_it_needs_no_platform(
     assert not run.done()
     await worker.aclose()
     await asyncio.wait_for(run, timeout=30)
+
+
+def settings(**values: Any) -> Settings:
+    # nothing listens on port 9: one attempt, refused at once
+    return Settings(
+        platform_url="http://127.0.0.1:9", scope="api://p/.default", register_attempts=1, **values
+    )
+
+
+async def test_a_metrics_port_set_twice_differently_stops_the_worker_naming_both() -> None:
+    worker = Worker(settings=settings(metrics_port=9100), credential=StaticCredential(), prometheus_port=9200)
+    with pytest.raises(
+        PlatformError, match=r"LIVEKIT_PLATFORM_METRICS_PORT=9100 and Worker\(prometheus_port="
+    ):
+        await worker.run(devmode=False)
+
+
+async def test_the_metrics_port_setting_becomes_livekit_agents_prometheus_port_and_warns_in_multiprocess_mode(
+    caplog: pytest.LogCaptureFixture, tmp_path: Any
+) -> None:
+    worker = Worker(
+        settings=settings(metrics_port=9100),
+        credential=StaticCredential(),
+        prometheus_multiproc_dir=str(tmp_path),
+    )
+    with (
+        caplog.at_level(logging.WARNING, logger="livekit_platform_sdk"),
+        pytest.raises(PlatformUnavailableError),
+    ):
+        await worker.run(devmode=False)
+    assert worker._prometheus_port == 9100
+    assert "the SDK's livekit_platform_* metrics are not exported" in caplog.text

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from conftest import AgentProcess, free_port, platform_env, wait_for
 from livekit import api
+from prometheus_client.parser import text_string_to_metric_families
 
 from livekit_platform_testing.entra import EntraStandIn
 from livekit_platform_testing.livekit import LiveKitStandIn
@@ -41,6 +42,24 @@ def dispatch_token(livekit_standin: LiveKitStandIn, agent_name: str, room: str, 
     )
 
 
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(port: int) -> Samples:
+    """Every sample livekit-agents' Prometheus endpoint serves, keyed by name and labels."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample_value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
 def read_jobs(path: Path) -> list[dict[str, object]]:
     if not path.exists():
         return []
@@ -59,12 +78,17 @@ def test_service_principal_worker_uses_platform_tokens_renews_and_exits_when_rev
 ) -> None:
     platform_standin.token_ttl = 20  # renewal at half-life: every ~10 s
     readiness_port = free_port()
+    metrics_port = free_port()
     jobs_file = tmp_path / "jobs.jsonl"
     agent = start_agent(
         "platform_agent",
         {
             **entra_standin.service_principal_env(agent_app.app_id, agent_app.secret),
-            **platform_env(platform_standin, LIVEKIT_PLATFORM_READINESS_PORT=str(readiness_port)),
+            **platform_env(
+                platform_standin,
+                LIVEKIT_PLATFORM_READINESS_PORT=str(readiness_port),
+                LIVEKIT_PLATFORM_METRICS_PORT=str(metrics_port),
+            ),
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_collector.url,
             "OTEL_BSP_SCHEDULE_DELAY": "200",
             "OTEL_SERVICE_NAME": "sdk-test-agent",
@@ -109,6 +133,17 @@ def test_service_principal_worker_uses_platform_tokens_renews_and_exits_when_rev
         what="a renewal",
         output=lambda: agent.output,
     )
+    # livekit-agents' Prometheus endpoint serves the SDK's metrics next to its own
+    samples = scrape(metrics_port)
+    assert sample_value(samples, "livekit_platform_worker_registered") == 1
+    assert 0 < sample_value(samples, "livekit_platform_token_expires_in_seconds") <= 20
+    assert sample_value(samples, "livekit_platform_renewals_total") >= 1
+    duration = "livekit_platform_registration_duration_seconds_count"
+    assert sample_value(samples, duration, call="register", outcome="success") == 1
+    assert sample_value(samples, duration, call="renew", outcome="success") >= 1
+    assert sample_value(samples, "livekit_platform_renewal_failures_total", reason="unavailable") == 0
+    assert any(name.startswith("lk_agents_") for name, _ in samples)
+
     assert livekit_standin.drop_workers() >= 1
     reconnected = livekit_standin.wait_for_worker(agent_app.app_id, not_in={worker.id}, timeout=30)
     assert reconnected.connection.fingerprint in platform_standin.minted[in_use + 1 :]
@@ -164,11 +199,16 @@ def test_workload_identity_worker_keeps_its_token_while_the_platform_is_down_the
     identity = workload.app
     platform_standin.token_ttl = 24  # renewal every ~12 s; the token outlives an outage of a few seconds
     readiness_port = free_port()
+    metrics_port = free_port()
     agent = start_agent(
         "platform_agent",
         {
             **entra_standin.workload_identity_env(identity.app_id, workload.token_file),
-            **platform_env(platform_standin, LIVEKIT_PLATFORM_READINESS_PORT=str(readiness_port)),
+            **platform_env(
+                platform_standin,
+                LIVEKIT_PLATFORM_READINESS_PORT=str(readiness_port),
+                LIVEKIT_PLATFORM_METRICS_PORT=str(metrics_port),
+            ),
             "AGENT_TEST_OUTPUT": str(tmp_path / "jobs.jsonl"),
         },
     )
@@ -188,6 +228,11 @@ def test_workload_identity_worker_keeps_its_token_while_the_platform_is_down_the
     assert agent.process.poll() is None
     assert readiness_status(readiness_port) == 200
     assert any(w.id == worker.id and w.connected for w in livekit_standin.workers)
+    # what an operator's alert sees: renewals failing while the token runs down, still registered
+    samples = scrape(metrics_port)
+    assert sample_value(samples, "livekit_platform_renewal_failures_total", reason="unavailable") >= 3
+    assert sample_value(samples, "livekit_platform_worker_registered") == 1
+    assert sample_value(samples, "livekit_platform_token_expires_in_seconds") < 24 / 2
 
     minted_before = len(platform_standin.minted)
     platform_standin.mode = "up"

@@ -162,8 +162,22 @@ def test_manifests_carry_identity_probes_grace_period_and_hardening(baked: Baked
     assert container["livenessProbe"]["httpGet"] == {"path": "/", "port": "health"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "ready"}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"health": 8081, "ready": 8082}
+    assert ports == {"health": 8081, "ready": 8082, "metrics": 9100}
     assert env["LIVEKIT_PLATFORM_READINESS_PORT"]["value"] == "8082"
+    assert env["LIVEKIT_PLATFORM_METRICS_PORT"]["value"] == "9100"
+    assert pod["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "9100",
+        "prometheus.io/path": "/metrics",
+    }
+    ingress = docs["NetworkPolicy"]["spec"]["ingress"]
+    scraped = [rule for rule in ingress if {"protocol": "TCP", "port": 9100} in rule["ports"]]
+    assert scraped == [
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+            "ports": [{"protocol": "TCP", "port": 9100}],
+        }
+    ], "only the scraper reaches the metrics port, and it reaches nothing else"
     assert env["AGENT_HEALTH_PORT"]["value"] == "8081"
     assert env["LIVEKIT_PLATFORM_SCOPE"]["value"] == f"api://{baked.answers['platform_app_id']}/.default"
     assert (
@@ -208,6 +222,60 @@ def test_schema_rejects_malformed_guid_and_url_at_helm_template(matrix_bakes: di
     assert "url" in bad_url.stderr
     assert short_grace.returncode != 0
     assert "shutdownMarginSeconds" in short_grace.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("metrics.port=70000", "port"),
+        ("metrics.port=8082", "metrics.port 8082 is a probe port"),
+        ("metrics.podMonitor.apiVersion=monitoring.example.com/v1", "apiVersion"),
+        ("metrics.podMonitor.interval=soon", "interval"),
+        ("metrics.prometheusRule.notRegisteredFor=5 minutes", "notRegisteredFor"),
+        ("networkPolicy.metricsScrapers[0].podSelektor.app=prometheus", "podSelektor"),
+        ("networkPolicy.metricsScrapers[0].ipBlock.cidr=anywhere", "cidr"),
+    ],
+)
+def test_schema_and_chart_reject_bad_metrics_values(
+    matrix_bakes: dict[str, Baked], setting: str, named: str
+) -> None:
+    baked = next(iter(matrix_bakes.values()))
+    rendered = helm_template(
+        baked.chart, str(baked.answers["aks_namespace"]), "values-prod.yaml", "--set", setting
+    )
+
+    assert rendered.returncode != 0
+    assert named in rendered.stderr
+
+
+def test_metrics_port_zero_turns_off_the_endpoint_and_everything_that_scrapes_it(
+    matrix_bakes: dict[str, Baked],
+) -> None:
+    baked = next(iter(matrix_bakes.values()))
+    everything = "metrics.port=0,metrics.podMonitor.enabled=true,metrics.prometheusRule.enabled=true,"
+    rendered = helm_template(
+        baked.chart,
+        str(baked.answers["aks_namespace"]),
+        "values-prod.yaml",
+        "--set",
+        everything + "metrics.grafanaDashboard.enabled=true",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    docs = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered.stdout) if doc}
+
+    assert set(docs) == {
+        "Deployment",
+        "ServiceAccount",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    }
+    pod = docs["Deployment"]["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    assert "annotations" not in pod["metadata"]
+    assert "metrics" not in {p["name"] for p in container["ports"]}
+    assert {"name": "LIVEKIT_PLATFORM_METRICS_PORT", "value": "0"} in container["env"]
+    assert len(docs["NetworkPolicy"]["spec"]["ingress"]) == 1
 
 
 def test_dockerfile_is_hadolint_clean_and_runs_the_package_as_non_root(baked: Baked) -> None:

@@ -27,6 +27,8 @@ from livekit_platform_testing.tenant import Tenant, WorkloadIdentity
 # The answers this repo was generated with: the stand-ins use the same IDs and names as the real systems.
 TENANT_ID = {{ cookiecutter.entra_tenant_id | quoted }}
 AGENT_APP_ID = {{ cookiecutter.agent_entra_app_id | quoted }}
+# The worker's LiveKit agent name: the platform's canonical spelling of the app ID (a lower-case GUID).
+AGENT_NAME = AGENT_APP_ID.lower()
 PLATFORM_APP_ID = {{ cookiecutter.platform_app_id | quoted }}
 NAMESPACE = {{ cookiecutter.aks_namespace | quoted }}
 SERVICE_ACCOUNT = "{{ cookiecutter.agent_slug }}"
@@ -116,7 +118,7 @@ def main() -> int:
         print(f"readiness: http://127.0.0.1:{env['LIVEKIT_PLATFORM_READINESS_PORT']}/ready")
         agent = subprocess.Popen([sys.executable, "-m", PACKAGE, "start"], env=env)  # noqa: S603
         try:
-            stack.livekit.wait_for_worker(AGENT_APP_ID, timeout=120)
+            stack.livekit.wait_for_worker(AGENT_NAME, timeout=120)
             job_ids = stack.dispatch("offline-room")
             print(f"registered through the platform stand-in; dispatched job(s) {job_ids}. Ctrl-C stops.")
             return agent.wait()

@@ -7,7 +7,7 @@ import urllib.request
 from collections.abc import Callable
 
 from conftest import AgentProcess, wait_for
-from offline_stack import AGENT_APP_ID, OfflineStack
+from offline_stack import AGENT_APP_ID, AGENT_NAME, OfflineStack
 
 
 def http_status(url: str) -> int:
@@ -25,7 +25,7 @@ def test_agent_registers_with_workload_identity_and_receives_a_dispatched_job(
 ) -> None:
     agent = start_agent()
 
-    worker = stack.livekit.wait_for_worker(AGENT_APP_ID, timeout=120)
+    worker = stack.livekit.wait_for_worker(AGENT_NAME, timeout=120)
     # LiveKit saw the token the platform minted for this identity, never one the worker signed itself
     assert worker.connection.claims is not None
     assert worker.connection.claims.issuer == stack.livekit.api_key

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .redaction import redact
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ SERVICE_PRINCIPAL = (
 DEFAULT_CHAIN = "DefaultAzureCredential (workload identity, managed identity, Azure CLI, ...)"
 _SP_VARIABLES = ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID")
 AZURE_HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+AZURE_IDENTITY_LOGGER = "azure.identity"
 
 
 def quiet_azure_http_logging() -> None:
@@ -32,7 +34,18 @@ def quiet_azure_http_logging() -> None:
         http_log.setLevel(logging.WARNING)
 
 
+def quiet_azure_identity_logging() -> None:
+    """azure-identity logs each failed token request at WARNING with the authority's error text, which a
+    misrouted proxy can fill with the request (client secret or assertion included). The SDK reports the
+    failure itself, redacted, as a ``CredentialError``; an application that set the logger's level keeps
+    it."""
+    identity_log = logging.getLogger(AZURE_IDENTITY_LOGGER)
+    if identity_log.level == logging.NOTSET:
+        identity_log.setLevel(logging.ERROR)
+
+
 quiet_azure_http_logging()
+quiet_azure_identity_logging()
 
 
 class CredentialError(RuntimeError):
@@ -95,6 +108,9 @@ class PlatformIdentity:
     ) -> None:
         self._scope = settings.scope
         self._skipped: list[tuple[str, str]] = []
+        secret = settings.azure_client_secret
+        # an authority (or a proxy) may echo the token request, secret or client assertion, into its error
+        self._secrets = [secret.get_secret_value()] if secret is not None else []
         if credential is not None:
             self.way = type(credential).__name__
             self._credential = credential
@@ -136,14 +152,16 @@ class PlatformIdentity:
         try:
             token = await self._credential.get_token(self._scope)
         except ClientAuthenticationError as exc:
-            raise CredentialError(self._scope, [*self._skipped, (self.way, _reason(exc))]) from None
+            reason = _reason(exc, self._secrets)
+            raise CredentialError(self._scope, [*self._skipped, (self.way, reason)]) from None
         return EntraToken(token.token, int(token.expires_on), unverified_claims(token.token))
 
     async def close(self) -> None:
         await self._credential.close()
 
 
-def _reason(exc: ClientAuthenticationError) -> str:
-    # azure-identity puts the per-credential history of a chain in .message; never the token itself
-    message = getattr(exc, "message", None) or str(exc)
-    return str(message)
+def _reason(exc: ClientAuthenticationError, secrets: list[str]) -> str:
+    # azure-identity puts the per-credential history of a chain in .message (str() would add the response
+    # body); the authority's error_description in it is text from outside, so it is redacted too
+    message = getattr(exc, "message", None) or type(exc).__name__
+    return redact(str(message), secrets, limit=4000, keep_newlines=True)

@@ -1,17 +1,24 @@
-"""The platform's registration call: Entra bearer in, a scoped LiveKit token out, with retries and spans."""
+"""The platform's registration call: Entra bearer in, a scoped LiveKit token out, with retries, spans and
+metrics. Nothing the platform (or a proxy in front of it) answers is logged or raised unredacted."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import ssl
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from opentelemetry.trace import Span, Status, StatusCode
 
 from . import telemetry
 from .identity import CredentialError, PlatformIdentity
+from .metrics import Call, FailureReason, Outcome, PlatformMetrics, default_metrics
+from .redaction import redact
 from .retry import RetryPolicy, Timing, parse_retry_after
 from .settings import Settings
 
@@ -19,11 +26,16 @@ if TYPE_CHECKING:
     # httpx is imported when a client is built: job processes import the SDK with the agent module but never
     # call the platform, so they skip its import time and memory
     import httpx
+    from opentelemetry.trace import TracerProvider
 
 logger = logging.getLogger("livekit_platform_sdk")
 
 _NOT_RETRIED = {400, 401, 403}
-_BODY_EXCERPT = 300
+# The platform's error shape ({"error", "detail", "field"}): the only parts of an error body ever shown.
+_ERROR_FIELDS = ("error", "detail", "field")
+_FIELD_LIMIT = 200
+_MEDIA_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+")
+_AGENT_NAME_LIMIT = 128
 
 
 class RegistrationError(RuntimeError):
@@ -50,6 +62,8 @@ class PlatformGrant:
     livekit_url: str
     issued_at: float
     expires_at: float
+    agent_name: str | None = None
+    """The platform's canonical LiveKit agent name for this identity, when it says one."""
 
     @property
     def lifetime(self) -> float:
@@ -62,11 +76,17 @@ class PlatformGrant:
     def expires_at_iso(self) -> str:
         return datetime.fromtimestamp(self.expires_at, timezone.utc).isoformat()
 
+    @property
+    def livekit_url_shown(self) -> str:
+        """``livekit_url`` as logs and spans show it: scheme, host and path only."""
+        return shown_url(self.livekit_url)
+
 
 class _TransientError(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, kind: FailureReason, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
         self.retry_after = retry_after
 
 
@@ -81,10 +101,15 @@ class PlatformClient:
         timing: Timing | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         verify: ssl.SSLContext | str | bool = True,
+        metrics: PlatformMetrics | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self._settings = settings
         self._identity = identity
         self._timing = timing or Timing()
+        self._metrics = metrics or default_metrics()
+        self._tracer_provider = tracer_provider
+        self._bearer = ""  # the Entra token last sent: redacted from anything the answer puts in a message
         self._policy = RetryPolicy(settings.retry_initial_delay, settings.retry_max_delay)
         import httpx
 
@@ -104,17 +129,46 @@ class PlatformClient:
     async def register(
         self,
         *,
-        span_name: str = telemetry.SPAN_REGISTER,
+        renewal: bool = False,
         max_attempts: int | None = None,
         deadline: float | None = None,
         retry_credential_errors: bool = False,
     ) -> PlatformGrant:
-        """Register, retrying transient failures until ``max_attempts`` or the wall-clock ``deadline``.
+        """Register (``renewal``: renew), retrying transient failures until ``max_attempts`` or the wall-clock
+        ``deadline``.
 
         ``RegistrationRefusedError`` and (unless ``retry_credential_errors``) ``CredentialError`` end at once.
         """
+        call: Call = "renew" if renewal else "register"
+        started = time.monotonic()
+        outcome: Outcome | None = None
+        try:
+            grant = await self._register(call, max_attempts, deadline, retry_credential_errors)
+            outcome = "success"
+            return grant
+        except RegistrationRefusedError:
+            outcome = "refused"
+            raise
+        except PlatformUnavailableError:
+            outcome = "unavailable"
+            raise
+        except RegistrationError:
+            outcome = "invalid_response"
+            raise
+        except CredentialError:
+            outcome = "credential_error"
+            raise
+        finally:
+            if outcome is not None:  # a cancelled registration has no outcome
+                self._metrics.registration(call, outcome, time.monotonic() - started)
+
+    async def _register(
+        self, call: Call, max_attempts: int | None, deadline: float | None, retry_credential_errors: bool
+    ) -> PlatformGrant:
         timing = self._timing
-        with telemetry.tracer().start_as_current_span(span_name, record_exception=False) as span:
+        span_name = telemetry.SPAN_RENEW if call == "renew" else telemetry.SPAN_REGISTER
+        tracer = telemetry.tracer(self._tracer_provider)
+        with tracer.start_as_current_span(span_name, record_exception=False) as span:
             span.set_attribute(telemetry.ATTR_PLATFORM_URL, self._settings.platform_url)
             attempt = 0
             while True:
@@ -124,10 +178,17 @@ class PlatformClient:
                     grant = await self._attempt(span, retry_credential_errors)
                 except _TransientError as exc:
                     reason, retry_after = exc.reason, exc.retry_after
+                    if call == "renew":
+                        self._metrics.renewal_failure(exc.kind)
                 except RegistrationError as exc:
+                    if call == "renew":
+                        refused = isinstance(exc, RegistrationRefusedError)
+                        self._metrics.renewal_failure("refused" if refused else "invalid_response")
                     _fail(span, exc)
                     raise
                 except CredentialError as exc:
+                    if call == "renew":
+                        self._metrics.renewal_failure("credential_error")
                     _fail(span, exc)
                     raise
                 else:
@@ -166,11 +227,13 @@ class PlatformClient:
         except CredentialError as exc:
             if retry_credential_errors:
                 raise _TransientError(
-                    f"Entra token: {exc.attempts[-1][1] if exc.attempts else exc}"
+                    f"Entra token: {exc.attempts[-1][1] if exc.attempts else exc}", "credential_error"
                 ) from None
             raise
-        if entra.app_id and not self.agent_app_id:
+        # the identity the platform sees is the token's; AZURE_CLIENT_ID only when the token names none
+        if entra.app_id:
             self.agent_app_id = entra.app_id
+        self._bearer = entra.value
         body = {"service_config": {"enforce_client_authz": self._settings.enforce_client_authz}}
         try:
             response = await self._http.post(
@@ -180,15 +243,17 @@ class PlatformClient:
             )
         except httpx.TimeoutException as exc:
             raise _TransientError(
-                f"timed out after {self._settings.http_timeout}s ({type(exc).__name__})"
+                f"timed out after {self._settings.http_timeout}s ({type(exc).__name__})", "timeout"
             ) from None
         except httpx.TransportError as exc:
-            raise _TransientError(f"network error: {type(exc).__name__}: {exc}") from None
+            detail = redact(str(exc), [entra.value])
+            raise _TransientError(f"network error: {type(exc).__name__}: {detail}", "network") from None
         span.set_attribute(telemetry.ATTR_HTTP_STATUS, response.status_code)
         status = response.status_code
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._timing.clock())
-            raise _TransientError(f"HTTP {status} {_excerpt(response)}", retry_after)
+            kind: FailureReason = "rate_limited" if status == 429 else "unavailable"
+            raise _TransientError(f"HTTP {status}: {self.platform_said(response)}", kind, retry_after)
         if status in _NOT_RETRIED or 400 <= status < 500:
             raise RegistrationRefusedError(status, self._refusal_message(status, response))
         if status != 200:
@@ -197,7 +262,7 @@ class PlatformClient:
 
     def _refusal_message(self, status: int, response: httpx.Response) -> str:
         url = self._settings.register_url
-        detail = _excerpt(response)
+        detail = self.platform_said(response)
         if status == 401:
             fix = (
                 "the platform did not accept the Entra token: check LIVEKIT_PLATFORM_SCOPE names the "
@@ -227,6 +292,7 @@ class PlatformClient:
         token = payload.get("livekit_token")
         livekit_url = payload.get("livekit_url")
         expires_in = payload.get("expires_in")
+        agent_name = payload.get("agent_name")
         problems = []
         if not isinstance(token, str) or not token:
             problems.append("livekit_token is missing or not a string")
@@ -236,20 +302,65 @@ class PlatformClient:
             problems.append("livekit_url is missing or not a ws(s)/http(s) URL")
         if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
             problems.append("expires_in is missing or not a positive number of seconds")
+        if agent_name is not None and not _is_agent_name(agent_name):
+            problems.append(
+                f"agent_name is not a non-empty string of at most {_AGENT_NAME_LIMIT} printable characters"
+            )
         if problems:
             raise RegistrationError(f"POST {url} answered 200 but " + "; ".join(problems))
         assert isinstance(token, str)
         assert isinstance(livekit_url, str)
         assert isinstance(expires_in, (int, float))
         issued_at = self._timing.clock()
-        return PlatformGrant(token, livekit_url, issued_at, issued_at + float(expires_in))
+        name = agent_name if isinstance(agent_name, str) else None
+        return PlatformGrant(token, livekit_url, issued_at, issued_at + float(expires_in), name)
+
+    def platform_said(self, response: httpx.Response) -> str:
+        """What an error answer may show: the platform's own ``error``/``detail``/``field`` strings, redacted;
+        any other body (a proxy's page, an echo of the request) only by its type and size."""
+        fields = _error_fields(response)
+        if fields:
+            shown = {
+                name: redact(value, [self._bearer], limit=_FIELD_LIMIT) for name, value in fields.items()
+            }
+            text = shown.get("error", "")
+            if "detail" in shown:
+                text = f"{text}: {shown['detail']}" if text else shown["detail"]
+            if "field" in shown:
+                text += f" (field: {shown['field']})"
+            return text
+        if not response.content:
+            return "an empty body"
+        match = _MEDIA_TYPE.match(response.headers.get("Content-Type", ""))
+        media = match.group(0) if match else "untyped"
+        size = len(response.content)
+        return f"a body of {size} bytes ({media}), not the platform's error shape (not shown)"
 
 
-def _excerpt(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
-    if len(text) > _BODY_EXCERPT:
-        text = text[:_BODY_EXCERPT] + "..."
-    return text or "(empty body)"
+def _error_fields(response: httpx.Response) -> dict[str, str]:
+    try:
+        payload = json.loads(response.content)
+    except ValueError:
+        return {}
+    if not isinstance(payload, dict):
+        return {}
+    return {name: payload[name] for name in _ERROR_FIELDS if isinstance(payload.get(name), str)}
+
+
+def _is_agent_name(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= _AGENT_NAME_LIMIT
+        and value == value.strip()
+        and value.isprintable()
+    )
+
+
+def shown_url(url: str) -> str:
+    """A URL from outside as logs show it: no user info, query or fragment (where tokens ride)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return redact(parts._replace(netloc=host, query="", fragment="").geturl(), limit=200)
 
 
 def _fail(span: Span, exc: BaseException) -> None:

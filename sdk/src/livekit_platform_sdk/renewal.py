@@ -6,7 +6,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
-from . import telemetry
 from .identity import CredentialError
 from .registration import PlatformClient, PlatformGrant, RegistrationError, RegistrationRefusedError
 from .retry import Timing
@@ -82,7 +81,7 @@ class Renewer:
                 await timing.sleep(wait)
             try:
                 fresh = await self._client.register(
-                    span_name=telemetry.SPAN_RENEW, deadline=grant.expires_at, retry_credential_errors=True
+                    renewal=True, deadline=grant.expires_at, retry_credential_errors=True
                 )
             except RegistrationRefusedError as exc:
                 await self._on_fatal(

@@ -3,11 +3,13 @@ read once by ``Settings.from_env()``; every problem is reported at once, naming 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from .envsettings import EnvSettings, Flag, HttpUrl, SettingsError
 
@@ -25,8 +27,10 @@ class Settings(EnvSettings):
     platform_url: HttpUrl = Field(
         validation_alias="LIVEKIT_PLATFORM_URL",
         title="the base URL of the LiveKit Platform Service, e.g. https://platform.example.com",
-        description="Base URL of the LiveKit Platform Service (`http(s)://host[:port]`). "
-        "The SDK calls `{url}/api/agent/register`.",
+        description="Base URL of the LiveKit Platform Service (`https://host[:port][/path]`). "
+        "The SDK calls `{url}/api/agent/register` with the agent's Entra token, so `http://` is refused "
+        "except to this machine (`127.0.0.1`, `::1`, `localhost`), and so is a URL with a user name, "
+        "password, query or fragment.",
         json_schema_extra={"group": "Platform"},
     )
     scope: str = Field(
@@ -47,10 +51,10 @@ class Settings(EnvSettings):
     agent_name: str | None = Field(
         None,
         validation_alias="LIVEKIT_PLATFORM_AGENT_NAME",
-        description="Overrides the LiveKit `agent_name` the worker registers with (and "
-        "`rtc_session(agent_name=...)`). The platform dispatches sessions to the agent's app ID, so leave it "
-        "unset unless you know why.",
-        json_schema_extra={"group": "Platform", "default_text": "the Entra app (client) ID"},
+        description="Deprecated; leave it unset. The worker's LiveKit agent name is its Entra app (client) "
+        "ID, which the platform binds to its identity: nothing chooses it. If set, it must be that app ID "
+        "(any GUID spelling; a deprecation warning is logged), or the worker refuses to start.",
+        json_schema_extra={"group": "Platform", "default_text": "unset"},
     )
     http_timeout: float = Field(
         10.0,
@@ -104,12 +108,22 @@ class Settings(EnvSettings):
         description="Interface the readiness endpoint binds to (the kubelet must reach it).",
         json_schema_extra={"group": "Readiness endpoint"},
     )
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        validation_alias="LIVEKIT_PLATFORM_METRICS_PORT",
+        description="Port of livekit-agents' Prometheus endpoint (`GET /metrics`, its `prometheus_port`), "
+        "which serves livekit-agents' metrics and the SDK's `livekit_platform_*` metrics "
+        "([metrics](../agent-guide.md#metrics)). `0` leaves it off; the chart sets `9100`.",
+        json_schema_extra={"group": "Metrics"},
+    )
     azure_client_id: str | None = Field(
         None,
         validation_alias="AZURE_CLIENT_ID",
-        description="The agent's Entra app (client) ID, or the managed identity's client ID. Also the "
-        "default LiveKit agent name. On AKS the workload identity webhook sets it from the service account "
-        "annotation.",
+        description="The agent's Entra app (client) ID, or the managed identity's client ID. The worker's "
+        "LiveKit agent name is the app ID in the Entra token this selects. On AKS the workload identity "
+        "webhook sets it from the service account annotation.",
         json_schema_extra={"group": "Entra identity"},
     )
     azure_tenant_id: str | None = Field(
@@ -139,6 +153,34 @@ class Settings(EnvSettings):
         json_schema_extra={"group": "Entra identity", "default_text": "`https://login.microsoftonline.com`"},
     )
 
+    def __init__(self, **values: Any) -> None:
+        # a URL's user:password@ must not reach an error message, which shows the value it refuses
+        for key in ("platform_url", "LIVEKIT_PLATFORM_URL"):
+            value = values.get(key)
+            if isinstance(value, str):
+                values[key] = _without_userinfo(value)
+        super().__init__(**values)
+
+    @field_validator("platform_url")
+    @classmethod
+    def _platform_url_is_safe_for_tokens(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if "@" in parts.netloc:
+            raise ValueError(
+                "holds a user name or password: remove the `user:password@` part (the platform "
+                "authenticates the agent by its Entra token)"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("has a query or fragment: set it to the base URL, e.g. https://host")
+        host = parts.hostname or ""
+        if parts.scheme == "http" and not _is_loopback(host):
+            raise ValueError(
+                f"uses http:// to {host}, which is not this machine: the agent's Entra token and LiveKit "
+                f"token would cross the network unencrypted. Set it to https://{parts.netloc}"
+                f"{parts.path}; http:// is accepted only for 127.0.0.1, ::1 and localhost"
+            )
+        return value
+
     @property
     def register_url(self) -> str:
         return self.platform_url.rstrip("/") + "/api/agent/register"
@@ -150,3 +192,19 @@ class Settings(EnvSettings):
         for warning in cls.unknown_variables(environ):
             logger.warning(warning)
         return settings
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="<hidden>@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

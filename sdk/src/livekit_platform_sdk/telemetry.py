@@ -32,8 +32,9 @@ ATTR_AGENT_NAME = "livekit.agent.name"
 logger = logging.getLogger("livekit_platform_sdk")
 
 
-def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME, __version__)
+def tracer(provider: trace.TracerProvider | None = None) -> trace.Tracer:
+    """The SDK's tracer from ``provider``, by default the global tracer provider."""
+    return trace.get_tracer(TRACER_NAME, __version__, tracer_provider=provider)
 
 
 def configure_tracing(environ: Mapping[str, str] | None = None) -> TracerProvider | None:

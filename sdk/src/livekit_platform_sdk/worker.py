@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, cast, overload
 
@@ -24,6 +25,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from . import guard, telemetry
 from .identity import CredentialError, PlatformIdentity
+from .metrics import default_metrics
 from .readiness import Readiness, ReadinessServer
 from .registration import PlatformClient, PlatformGrant, RegistrationError
 from .renewal import Renewer, TokenStore
@@ -39,6 +41,8 @@ logger = logging.getLogger("livekit_platform_sdk")
 PLACEHOLDER_PREFIX = "lkps-placeholder-"
 _IGNORED_ENV = ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
 _REFUSED_KWARGS = ("api_key", "api_secret", "ws_url")
+# upstream's ways to choose the agent name besides rtc_session(agent_name=...), read when it is called
+_UPSTREAM_NAME_ENV = ("LIVEKIT_AGENT_NAME_OVERRIDE", "LIVEKIT_AGENT_NAME")
 
 guard.install()
 
@@ -82,6 +86,12 @@ class Worker(AgentServer):
         credential: AsyncTokenCredential | None = None,
         **kwargs: Any,
     ) -> None:
+        if "agent_name" in kwargs:
+            raise TypeError(
+                "Worker() does not take agent_name: the worker's LiveKit agent name is its Entra app "
+                "(client) ID, which the platform binds to that identity; remove the argument (clients start "
+                "sessions with agent_entra_app_id=<the app ID>)"
+            )
         refused = [name for name in _REFUSED_KWARGS if name in kwargs]
         if refused:
             raise TypeError(
@@ -113,6 +123,7 @@ class Worker(AgentServer):
         self._session_wrapper: _PlatformSession | None = None
         self._timing = Timing()
         self._upstream_started = False
+        self._explicit_prometheus_port: int | None = kwargs.get("prometheus_port")
         self.on("worker_registered", self._on_worker_registered)
 
     # -- public state ---------------------------------------------------------------------------------------
@@ -139,10 +150,21 @@ class Worker(AgentServer):
             return Readiness(False, "the platform token has expired")
         if self.draining:
             return Readiness(False, "draining")
-        ws = self._registered_ws
-        if ws is None or ws.closed:
+        if not self.registered_with_livekit:
             return Readiness(False, "not registered with LiveKit")
         return Readiness(True, f"registered with LiveKit as worker {self.id}")
+
+    @property
+    def registered_with_livekit(self) -> bool:
+        """True while LiveKit has confirmed the worker's registration on its open websocket."""
+        ws = self._registered_ws
+        return ws is not None and not ws.closed
+
+    @property
+    def agent_name(self) -> str:
+        """The LiveKit agent name the worker announces: the platform's name for its identity (its Entra app
+        ID); empty until the first registration with the platform."""
+        return self._agent_name
 
     # -- running --------------------------------------------------------------------------------------------
 
@@ -211,27 +233,37 @@ class Worker(AgentServer):
     async def _start_platform(self) -> None:
         settings = self._platform_settings or Settings.from_env()
         self._tracer_provider = telemetry.configure_tracing()
+        self._use_metrics_port(settings)
+        metrics = default_metrics()
+        metrics.watch(
+            expiry=lambda: self._token_store.current.expires_at if self._token_store.has_grant else None,
+            registered=lambda: self.registered_with_livekit,
+            clock=self._timing.clock,
+        )
+        chosen = self._agent_name  # from rtc_session(agent_name=...) or upstream's variables, if any
         client = PlatformClient(
-            settings, PlatformIdentity(settings, self._platform_credential), timing=self._timing
+            settings,
+            PlatformIdentity(settings, self._platform_credential),
+            timing=self._timing,
+            metrics=metrics,
         )
         self._platform_client = client
         grant = await client.register(max_attempts=settings.register_attempts)
-        if settings.agent_name:
-            self._agent_name = settings.agent_name
-        elif not self._agent_name:
-            self._agent_name = client.agent_app_id or ""
-        if not self._agent_name:
+        identity = client.agent_app_id
+        if not identity:
             raise PlatformError(
-                "could not tell the agent name: set AZURE_CLIENT_ID to the agent's Entra app (client) id "
-                "or LIVEKIT_PLATFORM_AGENT_NAME"
+                "could not tell the agent's Entra app (client) ID, which is its LiveKit agent name: its "
+                "Entra token names none; set AZURE_CLIENT_ID to the agent's app (client) ID"
             )
+        _check_chosen_names(settings, chosen, identity)
+        self._agent_name = identity
         self._token_store.on_replace(self._use_grant)
         self._token_store.replace(grant)
         logger.info(
             "registered with the LiveKit Platform Service",
             extra={
                 "agent_name": self._agent_name,
-                "livekit_url": grant.livekit_url,
+                "livekit_url": grant.livekit_url_shown,
                 "expires_at": grant.expires_at_iso,
             },
         )
@@ -278,9 +310,29 @@ class Worker(AgentServer):
         if interrupted is not None:
             raise interrupted
 
+    def _use_metrics_port(self, settings: Settings) -> None:
+        """livekit-agents serves ``/metrics`` on its ``prometheus_port``: LIVEKIT_PLATFORM_METRICS_PORT sets
+        it unless the application passed ``Worker(prometheus_port=...)`` (the two must then agree)."""
+        explicit = self._explicit_prometheus_port
+        if settings.metrics_port:
+            if explicit is not None and explicit != settings.metrics_port:
+                raise PlatformError(
+                    f"LIVEKIT_PLATFORM_METRICS_PORT={settings.metrics_port} and Worker(prometheus_port="
+                    f"{explicit}) disagree: set the port in one place (remove one of them)"
+                )
+            self._prometheus_port = settings.metrics_port
+        multiprocess = self._prometheus_multiproc_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if self._prometheus_port is not None and multiprocess:
+            logger.warning(
+                "PROMETHEUS_MULTIPROC_DIR (or prometheus_multiproc_dir) is set: livekit-agents then serves "
+                "only the metrics in its multiprocess files, so the SDK's livekit_platform_* metrics are not "
+                "exported; unset it to export them"
+            )
+
     def _use_grant(self, grant: PlatformGrant) -> None:
-        # the next (re)connect picks the new token and URL up; a live connection is left alone
+        # the next (re)connect picks the new token, URL and name up; a live connection is left alone
         self._ws_url = grant.livekit_url
+        self._agent_name = grant.agent_name or self._agent_name
 
     async def _fail(self, message: str) -> None:
         """Stop for good: no new jobs, let running ones finish (up to drain_timeout), close, exit non-zero."""
@@ -326,7 +378,7 @@ class Worker(AgentServer):
         headers = dict(kwargs.pop("headers", None) or {})
         headers["Authorization"] = f"Bearer {grant.livekit_token}"
         span = telemetry.tracer().start_span(telemetry.SPAN_CONNECT)
-        span.set_attribute(telemetry.ATTR_LIVEKIT_URL, grant.livekit_url)
+        span.set_attribute(telemetry.ATTR_LIVEKIT_URL, grant.livekit_url_shown)
         span.set_attribute(telemetry.ATTR_TOKEN_EXPIRES_AT, grant.expires_at_iso)
         span.set_attribute(telemetry.ATTR_AGENT_NAME, self._agent_name)
         if self._platform_client is not None and self._platform_client.agent_app_id:
@@ -367,6 +419,45 @@ class Worker(AgentServer):
                 "LIVEKIT_API_SECRET): the LiveKit Platform Service issues the token and names the URL"
             )
         super().update_options(**kwargs)
+
+
+def _same_agent(name: str, app_id: str) -> bool:
+    """Equal as GUIDs (any case, braces or none), or as strings when either is no GUID."""
+    try:
+        return uuid.UUID(name) == uuid.UUID(app_id)
+    except ValueError:
+        return name == app_id
+
+
+def _check_chosen_names(settings: Settings, chosen: str, identity: str) -> None:
+    """Nothing chooses the agent name: it is the identity, which the platform binds the worker to. A name
+    set the old ways is refused unless it is that identity."""
+    if settings.agent_name is not None:
+        if not _same_agent(settings.agent_name, identity):
+            raise SettingsError(
+                [
+                    f"LIVEKIT_PLATFORM_AGENT_NAME={settings.agent_name!r} is not this agent's identity: the "
+                    f"worker's LiveKit agent name is its Entra app (client) ID, {identity}, and the platform "
+                    "binds it to that identity; remove LIVEKIT_PLATFORM_AGENT_NAME from the deployment "
+                    f"(clients start sessions with agent_entra_app_id={identity})"
+                ],
+                Settings.subject,
+            )
+        logger.warning(
+            "LIVEKIT_PLATFORM_AGENT_NAME is deprecated and has no effect: the agent name is always the "
+            f"agent's Entra app (client) ID ({identity}); remove it from the deployment"
+        )
+    if chosen and not _same_agent(chosen, identity):
+        source = next(
+            (name for name in _UPSTREAM_NAME_ENV if os.environ.get(name) == chosen),
+            "rtc_session(agent_name=...)",
+        )
+        raise PlatformError(
+            f"the worker's agent name {chosen!r} (from {source}) is not this agent's identity: its LiveKit "
+            f"agent name is its Entra app (client) ID, {identity}, which the platform binds it to; remove "
+            f"{'agent_name=... from @worker.rtc_session()' if source.startswith('rtc') else source} "
+            f"(clients start sessions with agent_entra_app_id={identity})"
+        )
 
 
 def _end_error(span: Span, description: str) -> None:

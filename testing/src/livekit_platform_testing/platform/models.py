@@ -6,11 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+import uuid
 
 from livekit import api
 
 from ..livekit import LiveKitStandIn
 from .records import Mode, Registration
+
+
+def canonical_agent_name(app_id: str) -> str:
+    """The platform's LiveKit agent name for an identity: its app ID as a lower-case GUID (as is, if it is
+    no GUID)."""
+    try:
+        return str(uuid.UUID(app_id))
+    except ValueError:
+        return app_id
 
 
 class PlatformBackend:
@@ -45,7 +55,9 @@ class PlatformBackend:
         return token, hashlib.sha256(token.encode()).hexdigest()
 
     def session_token(self, *, room: str, agent_name: str, metadata: str = "", identity: str = "") -> str:
-        """A caller's token whose room config dispatches ``agent_name``, as ``session/start`` mints it."""
+        """A caller's token whose room config dispatches ``agent_name``, as ``session/start`` mints it: an app
+        ID is dispatched by its canonical name (the lower-case GUID), the name its worker announces."""
+        agent_name = canonical_agent_name(agent_name)
         return (
             api.AccessToken(self.livekit.api_key, self.livekit.api_secret)
             .with_identity(identity or f"caller-{room}")

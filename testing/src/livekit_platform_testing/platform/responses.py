@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ..entra import EntraStandIn
 from ..server import json_response
-from .models import PlatformBackend
+from .models import PlatformBackend, canonical_agent_name
 from .records import Registration
 from .roles import REGISTER_ROLE
 
@@ -57,5 +57,10 @@ class PlatformResponses:
         token, fingerprint = backend.agent_token(app_id)
         backend.record(Registration(app_id, 200, enforce, fingerprint, mode))
         return json_response(
-            {"livekit_token": token, "livekit_url": backend.livekit.ws_url, "expires_in": backend.token_ttl}
+            {
+                "livekit_token": token,
+                "livekit_url": backend.livekit.ws_url,
+                "expires_in": backend.token_ttl,
+                "agent_name": canonical_agent_name(app_id),
+            }
         )

@@ -2,8 +2,9 @@
 
 It checks the Entra bearer against an ``EntraStandIn`` (audience = the platform's app ID, the
 ``Agent.Register`` app role) and mints a LiveKit agent token with the ``LiveKitStandIn``'s key, as the real
-service does. Tests can switch it to ``unavailable`` (503 with ``Retry-After``) or ``refuse`` (403, as after a
-revoked role) at any time. End-to-end tests run the real service (``lkps``); this is for an agent repo's own
+service does; the answer names the agent's LiveKit ``agent_name``: the caller's app ID as a lower-case GUID.
+Tests can switch it to ``unavailable`` (503 with ``Retry-After``) or ``refuse`` (403, as after a revoked
+role) at any time. End-to-end tests run the real service (``lkps``); this is for an agent repo's own
 fast tests.
 """
 

@@ -37,6 +37,26 @@ SIGTERM, then needs time to close connections and flush telemetry before the kub
 {{- add (int .Values.drainTimeoutSeconds) (int .Values.shutdownMarginSeconds) }}
 {{- end }}
 
+{{/*
+The metrics port when metrics are on ("" when off); it must not be a probe port, which serve other routes.
+*/}}
+{{- define "agent.metricsPort" -}}
+{{- $port := int .Values.metrics.port }}
+{{- if $port }}
+{{- if or (eq $port (int .Values.probes.liveness.port)) (eq $port (int .Values.probes.readiness.port)) }}
+{{- fail (printf "metrics.port %d is a probe port: give livekit-agents' metrics endpoint a port of its own" $port) }}
+{{- end }}
+{{- $port }}
+{{- end }}
+{{- end }}
+
+{{/*
+The PromQL selector of this release's pods: their namespace and the Deployment's pod names.
+*/}}
+{{- define "agent.podSelector" -}}
+namespace="{{ .Release.Namespace }}", pod=~"{{ include "agent.fullname" . }}-[a-z0-9]+-[a-z0-9]+"
+{{- end }}
+
 {{- define "agent.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
