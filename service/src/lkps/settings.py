@@ -452,6 +452,40 @@ class Settings(EnvSettings):
         json_schema_extra={"group": _SPEEDUPS, "default_text": "`on`"},
     )
 
+    # -- Metrics and admin views (issue 26)
+    metrics_enabled: Flag = Field(
+        True,
+        validation_alias="LKPS_METRICS",
+        description="Prometheus metrics (`lkps_*`) at `GET /metrics`, with a duration histogram per route. "
+        "`false`: no `/metrics` and no per-request timing. See "
+        "[metrics](../operating-the-service.md#metrics).",
+        json_schema_extra={"group": _OPERATIONS},
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        validation_alias="LKPS_METRICS_PORT",
+        description="Serve `/metrics` on this port (on the interface `lkps serve --host` binds) instead of "
+        "the service's port, which then answers `/metrics` with 404.",
+        json_schema_extra={"group": _OPERATIONS, "default_text": "the service's port"},
+    )
+    entra_admin_role: str = Field(
+        "Platform.Admin",
+        validation_alias="LKPS_ENTRA_ADMIN_ROLE",
+        description="`entra` mode: app role a token must carry in `roles` to read the admin views "
+        "(`GET /api/admin/agents`, `GET /api/admin/sessions`). See "
+        "[admin views](../operating-the-service.md#admin-views).",
+        json_schema_extra={"group": _IDENTITY},
+    )
+    gateway_admin_client_ids: Annotated[CommaList, AfterValidator(_lowercase_all)] = Field(
+        (),
+        validation_alias="LKPS_GATEWAY_ADMIN_CLIENT_IDS",
+        description="`gateway` mode: client IDs (in the client ID header) allowed to read the admin views, "
+        "comma-separated. Empty: the admin views answer 404 in `gateway` mode.",
+        json_schema_extra={"group": _IDENTITY, "default_text": "empty (admin views off)"},
+    )
+
     # -- rules across variables (each reads only fields declared above it)
 
     @field_validator("livekit_health_url")

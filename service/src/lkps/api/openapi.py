@@ -132,6 +132,23 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics in the text exposition format.",
+                    "description": (
+                        "Served on the service's port by default; with `LKPS_METRICS_PORT` on that port"
+                        " instead (this one answers 404), and not at all with `LKPS_METRICS=false`. Every"
+                        " metric is listed in the operating guide."
+                    ),
+                    "responses": {
+                        "200": {
+                            "description": "The metrics.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",

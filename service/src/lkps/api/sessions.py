@@ -20,6 +20,7 @@ from ..domain.sessions import SessionFacts
 from ..domain.times import utc
 from ..domain.tokens import RoomConfig, TokenMinter
 from ..errors import ApiError, bad_request
+from ..observability.metrics import Metrics
 from ..settings import Settings
 from ..storage.audit_writer import AuditWriter
 from .body import json_object
@@ -45,8 +46,20 @@ class SessionStart:
     ids: Ids
     json: JsonResponse
     clock: Callable[[], float]
+    metrics: Metrics
 
     async def start(self, request: Request) -> Response:
+        try:
+            response = await self._start(request)
+        except ApiError as exc:
+            self.metrics.session_starts.labels(exc.error).inc()
+            if exc.error == "database_unavailable":
+                self.metrics.database_error("registry")
+            raise
+        self.metrics.sessions_started.inc()
+        return response
+
+    async def _start(self, request: Request) -> Response:
         caller = await self.identity.resolve(request.headers, "session")
         body = await json_object(request, allow_empty=False)
         agent_id = self._agent_app_id(body)
@@ -75,6 +88,7 @@ class SessionStart:
             now=int(now),
             ttl=self.settings.participant_token_ttl,
         )
+        self.metrics.participant_tokens.inc()
         self.audit.submit(
             SessionFacts(
                 room_name=room,
