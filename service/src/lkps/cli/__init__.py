@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from . import __version__
-from .app import server, setup_logging
-from .settings import Settings, SettingsError
-from .storage import migrate
+from .. import __version__
+from ..app import server, setup_logging
+from ..settings import Settings, SettingsError
+from ..storage import migrate
 
 log = logging.getLogger("lkps")
 
