@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from .api.admin import AdminViews
 from .api.agents import AgentRegistration
 from .api.health import Health, HealthChecker
 from .api.openapi import document
@@ -192,6 +193,9 @@ def create_app(
         json=json,
         clock=clock,
     )
+    admin = AdminViews(
+        settings=settings, identity=identity, engine=engine, json=json, clock=clock, metrics=metrics
+    )
     openapi = document()
 
     async def openapi_json(request: Request) -> Response:
@@ -203,6 +207,8 @@ def create_app(
         Route("/livekit/webhook", webhooks.receive, methods=["POST"]),
         Route("/api/health", health.get, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/api/admin/agents", admin.agents, methods=["GET"]),
+        Route("/api/admin/sessions", admin.sessions, methods=["GET"]),
     ]
     if settings.metrics_enabled and settings.metrics_port is None:
         routes.append(Route("/metrics", _exposition(metrics), methods=["GET"]))

@@ -474,7 +474,7 @@ class Settings(EnvSettings):
         "Platform.Admin",
         validation_alias="LKPS_ENTRA_ADMIN_ROLE",
         description="`entra` mode: app role a token must carry in `roles` to read the admin views "
-        "(`GET /api/admin/agents`, `GET /api/admin/sessions`). See "
+        "(`GET /api/admin/agents`, `GET /api/admin/sessions`). Empty turns the admin views off (404). See "
         "[admin views](../operating-the-service.md#admin-views).",
         json_schema_extra={"group": _IDENTITY},
     )

@@ -45,6 +45,7 @@ class EntraIdentity:
         self._roles: dict[Endpoint, str] = {
             "register": settings.entra_register_role,
             "session": settings.entra_session_role,
+            "admin": settings.entra_admin_role,
         }
         self._cwid_claims = settings.entra_cwid_claims
         self._leeway = settings.entra_leeway

@@ -12,7 +12,7 @@ from starlette.datastructures import Headers
 
 from ..errors import ApiError
 
-Endpoint = Literal["register", "session"]
+Endpoint = Literal["register", "session", "admin"]
 
 
 class Identity(NamedTuple):
