@@ -46,7 +46,7 @@ from .observability.logs import JsonFormatter, TextFormatter, configure_logging
 from .observability.metrics import CONTENT_TYPE, Metrics, RequestMetrics
 from .observability.refusals import Refusals
 from .observability.tracing import TraceContext, TracingMiddleware, build_tracer_provider
-from .settings import Settings
+from .settings import DatabaseSettings, Settings
 from .speedups.bulk import BulkWrites, HeldConnectionBatches
 from .speedups.caches import BufferedRoomNames, CachedGatewayIdentity, FastIds
 from .speedups.hot_routes import HotRoutes
@@ -316,15 +316,17 @@ def server_config(app: ASGIApp, host: str, port: int, speedups: Collection[str])
     )
 
 
-def setup_logging(settings: Settings) -> None:
-    """The process's logging: JSON lines (or readable text) on stderr, at ``LKPS_LOG_LEVEL``."""
-    batched = "logs" in settings.speedups
+def setup_logging(settings: DatabaseSettings) -> None:
+    """The process's logging: JSON lines (or readable text) on stderr, at ``LKPS_LOG_LEVEL``; the commands
+    that read only the database settings log without the speedups or trace ids."""
+    full = settings if isinstance(settings, Settings) else None
+    batched = full is not None and "logs" in full.speedups
     handler = BatchingStreamHandler(sys.stderr) if batched else logging.StreamHandler(sys.stderr)
     if settings.log_format == "text":
         handler.setFormatter(TextFormatter())
     else:
         handler.setFormatter(FastJsonFormatter() if batched else JsonFormatter())
-    if settings.otlp_endpoint:
+    if full is not None and full.otlp_endpoint:
         handler.addFilter(TraceContext())
     configure_logging(settings.log_level, handler)
     if batched:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,11 +21,13 @@ from .envsettings import CommaList, EnvSettings, Flag, Lowercase, SettingsError,
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "DatabaseSettings",
     "IdentityMode",
     "Settings",
     "SettingsError",
     "livekit_health_url",
     "normalize_database_url",
+    "redacted_database_url",
 ]
 
 IdentityMode = Literal["entra", "gateway"]
@@ -119,7 +122,42 @@ _OPERATIONS = "Health, logs and tracing"
 _SPEEDUPS = "Speedups"
 
 
-class Settings(EnvSettings):
+class DatabaseSettings(EnvSettings):
+    """What the commands that only use the database read (``lkps migrate``, ``agents``, ``sessions``): the
+    database URL and how to log. :class:`Settings` holds them too, with everything else."""
+
+    subject: ClassVar[str] = "the platform service"
+    prefix: ClassVar[str | None] = "LKPS_"
+
+    database_url: Annotated[str, BeforeValidator(_database_url)] = Field(
+        DEFAULT_DATABASE_URL,
+        validation_alias="LKPS_DATABASE_URL",
+        description="`postgresql://user:password@host:5432/db` (asyncpg) or `sqlite:///path/to/file.db` "
+        "(aiosqlite); `postgres://` works too. Use PostgreSQL in production.",
+        json_schema_extra={"group": _DATABASE, "default_text": "`sqlite:///./lkps.db`", "sensitive": True},
+    )
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = Field(
+        "INFO",
+        validation_alias="LKPS_LOG_LEVEL",
+        description="The least severe level logged (any case).",
+        json_schema_extra={"group": _OPERATIONS},
+    )
+    log_format: Annotated[Literal["json", "text"], Lowercase] = Field(
+        "json",
+        validation_alias="LKPS_LOG_FORMAT",
+        description="`json`: one object per line; `text`: readable lines.",
+        json_schema_extra={"group": _OPERATIONS, "default_text": "`json` (`lkps dev`: `text`)"},
+    )
+
+    @classmethod
+    def unknown_variables(cls, environ: Mapping[str, str] | None = None) -> list[str]:
+        # The service's other variables are set alongside (one environment for every command): not typos.
+        if cls is DatabaseSettings:
+            return Settings.unknown_variables(environ)
+        return super().unknown_variables(environ)
+
+
+class Settings(DatabaseSettings):
     """Everything the service reads from its environment (docs/reference/service-settings.md is rendered
     from these fields)."""
 
@@ -155,13 +193,6 @@ class Settings(EnvSettings):
     )
 
     # -- Database
-    database_url: Annotated[str, BeforeValidator(_database_url)] = Field(
-        DEFAULT_DATABASE_URL,
-        validation_alias="LKPS_DATABASE_URL",
-        description="`postgresql://user:password@host:5432/db` (asyncpg) or `sqlite:///path/to/file.db` "
-        "(aiosqlite); `postgres://` works too. Use PostgreSQL in production.",
-        json_schema_extra={"group": _DATABASE, "default_text": "`sqlite:///./lkps.db`", "sensitive": True},
-    )
     migrate_on_start: Flag = Field(
         False,
         validation_alias="LKPS_MIGRATE_ON_START",
@@ -416,18 +447,6 @@ class Settings(EnvSettings):
         description="How long probes share one health result.",
         json_schema_extra={"group": _OPERATIONS, "unit": "seconds"},
     )
-    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = Field(
-        "INFO",
-        validation_alias="LKPS_LOG_LEVEL",
-        description="The least severe level logged (any case).",
-        json_schema_extra={"group": _OPERATIONS},
-    )
-    log_format: Annotated[Literal["json", "text"], Lowercase] = Field(
-        "json",
-        validation_alias="LKPS_LOG_FORMAT",
-        description="`json`: one object per line; `text`: readable lines.",
-        json_schema_extra={"group": _OPERATIONS, "default_text": "`json` (`lkps dev`: `text`)"},
-    )
     otlp_endpoint: str | None = Field(
         None,
         validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -572,3 +591,8 @@ def _without_password(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def redacted_database_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, safe to log or print."""
+    return _without_password(url)
