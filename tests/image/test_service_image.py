@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,15 +17,15 @@ from dataclasses import dataclass
 
 import pytest
 import tomllib
-from conftest import REPO, Engine, uv_binary
 from livekit import api
-from netns import network_namespace
-from wheelhouse import Target, locked_pins, wheelhouse
 
 from livekit_platform_testing.livekit import LiveKitStandIn
-
-sys.path.insert(0, str(REPO / "tests"))
-from support.postgres import PostgresCluster
+from tests.support.image import Engine
+from tests.support.netns import network_namespace
+from tests.support.paths import REPO
+from tests.support.postgres import PostgresCluster
+from tests.support.tools import uv_binary
+from tests.support.wheelhouse import Target, locked_pins, wheelhouse
 
 pytestmark = pytest.mark.timeout(1800)
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from service_helpers import API_KEY, API_SECRET, Parties, emptied, migrated_database, service_env
-from support.postgres import PostgresCluster
 
 from livekit_platform_testing.livekit import LiveKitStandIn
 from livekit_platform_testing.tenant import Tenant
 from lkps.settings import Settings
 from lkps.speedups import spelled
+from tests.support.postgres import PostgresCluster
+from tests.support.service import API_KEY, API_SECRET, Parties, emptied, migrated_database, service_env
 
 
 @pytest.fixture(scope="session")
