@@ -59,6 +59,8 @@ TOKEN_DIR_IN_POD = "/var/run/secrets/azure/tokens"
 CA_IN_POD = "/etc/ssl/private-ca/stand-in-ca.pem"
 # What the measurements of this run were (printed at the end of the session).
 BENCH: dict[str, str] = {}
+# The same as numbers, written to $IMAGE_BENCH_FILE (JSON) for `make bench BENCH=images`.
+MEASURED: dict[str, dict[str, float]] = {}
 
 
 def required_env(name: str, meaning: str) -> str:
@@ -222,12 +224,16 @@ def agent_image(engine: Engine, offline_context: AgentRepo) -> AgentImage:
     steps = stage.stdout.count("\nStep ") + final.stdout.count("\nStep ")
     cached = stage.stdout.count("Using cache") + final.stdout.count("Using cache")
     BENCH["image"] = f"{tag}: {size / 1e6:.0f} MB, built in {seconds:.0f} s ({cached}/{steps} steps cached)"
+    MEASURED["agent"] = {"size_bytes": size, "build_seconds": seconds, "steps": steps, "cached": cached}
     return AgentImage(tag, offline_context, seconds, size)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, line in BENCH.items():
         terminalreporter.write_line(f"image bench: {name}: {line}")
+    target = os.environ.get("IMAGE_BENCH_FILE")
+    if target:
+        Path(target).write_text(json.dumps(MEASURED, indent=2), encoding="utf-8")
 
 
 @dataclass
