@@ -34,7 +34,9 @@ CONNECTIONS = 32
 WARMUP_SECONDS = 2.0
 # One replica with a feature switched off, beside the 1-replica set (the defaults): (key, label, environment,
 # target). The target is the largest share of register throughput the feature may cost (reported).
-VARIANTS: tuple[tuple[str, str, Mapping[str, str], float], ...] = ()
+VARIANTS: tuple[tuple[str, str, Mapping[str, str], float], ...] = (
+    ("metrics-off", "metrics off (`LKPS_METRICS=false`)", {"LKPS_METRICS": "false"}, 0.05),
+)
 
 
 @dataclass
