@@ -21,11 +21,11 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from e2e_helpers import FINAL, Deployment, deploy, eventually, start_system
-from support.postgres import PostgresCluster
 
 from demo.system import System
 from livekit_platform_testing.tenant import REGISTER_ROLE, App
+from tests.support.deployment import FINAL, Deployment, deploy, eventually, start_system
+from tests.support.postgres import PostgresCluster
 
 REPLICAS = 3
 # How long another replica trusts an active registration it read from the database: the bound on a revocation
