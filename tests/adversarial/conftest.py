@@ -8,8 +8,13 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 _SERVICE_TESTS = Path(__file__).parents[1] / "service"
 sys.path.insert(0, str(_SERVICE_TESTS))  # service_helpers
+
+from service_helpers import migrated_database  # noqa: E402
+from support.postgres import PostgresCluster  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("service_fixtures", _SERVICE_TESTS / "conftest.py")
 assert _spec is not None
@@ -22,6 +27,11 @@ entra_settings = _fixtures.entra_settings
 graph_calls = _fixtures.graph_calls
 livekit_standin_options = _fixtures.livekit_standin_options
 parties = _fixtures.parties
-pg_url = _fixtures.pg_url
 settings = _fixtures.settings
 speedups = _fixtures.speedups
+
+
+@pytest.fixture(scope="session")
+def pg_url(postgres: PostgresCluster) -> str:
+    """This suite's own database (the service suite's ``pg_url`` makes ``lkps_service`` in one cluster)."""
+    return migrated_database(postgres, "lkps_adversarial")
