@@ -171,7 +171,7 @@ def document() -> dict[str, Any]:
                     "required": ["status", "reason", "timestamp"],
                     "properties": {
                         "status": {"const": "unhealthy"},
-                        "reason": {"enum": ["database", "livekit"]},
+                        "reason": {"enum": ["database", "livekit", "audit"]},
                         "timestamp": {"type": "string", "format": "date-time"},
                     },
                 },
