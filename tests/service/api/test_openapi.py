@@ -55,6 +55,7 @@ class Context:
 
 
 BIG = b'{"pad": "' + b"x" * 70_000 + b'"}'
+BIG_WEBHOOK = b'{"pad": "' + b"x" * (1024 * 1024) + b'"}'  # past the webhook limit, 1 MiB
 
 
 async def _webhook(ctx: Context, *, tamper: bool = False) -> httpx.Response:
@@ -128,7 +129,7 @@ SCENARIOS: dict[tuple[str, str, str], Scenario] = {
     ),
     ("post", "/livekit/webhook", "200"): _webhook,
     ("post", "/livekit/webhook", "401"): lambda ctx: _webhook(ctx, tamper=True),
-    ("post", "/livekit/webhook", "413"): lambda ctx: ctx.call("POST", "/livekit/webhook", content=BIG),
+    ("post", "/livekit/webhook", "413"): lambda ctx: ctx.call("POST", "/livekit/webhook", content=BIG_WEBHOOK),
     ("post", "/livekit/webhook", "503"): _webhook_db_down,
     ("get", "/openapi.json", "200"): lambda ctx: ctx.call("GET", "/openapi.json"),
 }
