@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from service_helpers import fetch_rows, new_agent_id, running_app
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -22,6 +21,7 @@ from lkps.domain.audit import Registration
 from lkps.domain.sessions import SessionFacts
 from lkps.settings import Settings, normalize_database_url
 from lkps.storage import migrate
+from tests.support.service import fetch_rows, new_agent_id, running_app
 
 LONE = "\ud800"  # a lone surrogate: a valid str (PyJWT's json.loads makes one from "\ud800"), not UTF-8
 

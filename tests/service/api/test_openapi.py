@@ -129,7 +129,9 @@ SCENARIOS: dict[tuple[str, str, str], Scenario] = {
     ),
     ("post", "/livekit/webhook", "200"): _webhook,
     ("post", "/livekit/webhook", "401"): lambda ctx: _webhook(ctx, tamper=True),
-    ("post", "/livekit/webhook", "413"): lambda ctx: ctx.call("POST", "/livekit/webhook", content=BIG_WEBHOOK),
+    ("post", "/livekit/webhook", "413"): lambda ctx: ctx.call(
+        "POST", "/livekit/webhook", content=BIG_WEBHOOK
+    ),
     ("post", "/livekit/webhook", "503"): _webhook_db_down,
     ("get", "/openapi.json", "200"): lambda ctx: ctx.call("GET", "/openapi.json"),
 }
