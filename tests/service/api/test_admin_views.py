@@ -7,10 +7,10 @@ import time
 from typing import Any
 
 import httpx
-from service_helpers import Parties, client_headers, gateway_headers, new_agent_id, running_app
 
 from livekit_platform_testing.tenant import ADMIN_ROLE, Tenant
 from lkps.settings import Settings
+from tests.support.service import Parties, client_headers, gateway_headers, new_agent_id, running_app
 
 ADMIN = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a99"
 

@@ -8,10 +8,9 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
-from service_helpers import new_agent_id, running_app, service_env
-
 from livekit_platform_testing.livekit import LiveKitStandIn
 from lkps.settings import Settings
+from tests.support.service import new_agent_id, running_app, service_env
 
 
 def lkps(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:

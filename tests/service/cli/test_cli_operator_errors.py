@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from service_helpers import API_SECRET, free_port, service_env
-from support.postgres import PostgresCluster
 
 from lkps.settings import DatabaseSettings, Settings
+from tests.support.postgres import PostgresCluster
+from tests.support.service import API_SECRET, free_port, service_env
 
 PASSWORD = "pw-" + uuid.uuid4().hex
 

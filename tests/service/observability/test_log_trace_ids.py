@@ -9,11 +9,11 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from service_helpers import gateway_headers, new_agent_id, running_app
 
 from livekit_platform_testing.otlp import OtlpStandIn
 from lkps.app import setup_logging
 from lkps.settings import Settings
+from tests.support.service import gateway_headers, new_agent_id, running_app
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 

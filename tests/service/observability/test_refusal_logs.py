@@ -13,13 +13,13 @@ import pytest
 from livekit.protocol.models import Room
 from livekit.protocol.webhook import WebhookEvent
 from prometheus_client.parser import text_string_to_metric_families
-from service_helpers import running_app, sign_webhook
 
 from lkps.errors import ApiError
 from lkps.observability.logs import JsonFormatter
 from lkps.observability.metrics import Metrics
 from lkps.observability.refusals import BURST, PER_SECOND, Refusals
 from lkps.settings import Settings
+from tests.support.service import running_app, sign_webhook
 
 REFUSALS_LOGGER = "lkps.observability.refusals"
 

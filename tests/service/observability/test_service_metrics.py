@@ -13,7 +13,11 @@ import httpx
 from livekit.protocol.models import Room
 from livekit.protocol.webhook import WebhookEvent
 from prometheus_client.parser import text_string_to_metric_families
-from service_helpers import (
+
+from livekit_platform_testing.tenant import Tenant
+from lkps.observability.metrics import Metrics, RequestMetrics
+from lkps.settings import Settings
+from tests.support.service import (
     Parties,
     Running,
     client_headers,
@@ -23,10 +27,6 @@ from service_helpers import (
     running_app,
     served_app,
 )
-
-from livekit_platform_testing.tenant import Tenant
-from lkps.observability.metrics import Metrics, RequestMetrics
-from lkps.settings import Settings
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -10,11 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from deploy_kit import CHART, Rendered, install_namespace, render, run, tool
 from prometheus_client.parser import text_string_to_metric_families
-from service_helpers import client_headers, gateway_headers, new_agent_id, served_app
 
 from lkps.settings import Settings
+from tests.support.deploy_kit import CHART, Rendered, install_namespace, render, run
+from tests.support.service import client_headers, gateway_headers, new_agent_id, served_app
+from tests.support.tools import tool
 
 ALL_ON: dict[str, Any] = {
     "metrics": {

@@ -13,7 +13,7 @@ from ..domain.events import HANDLED_EVENTS, stored_event
 from ..errors import ApiError
 from ..observability.metrics import Metrics
 from ..storage.webhook_writer import WebhookWriter
-from .body import read_body
+from .body import MAX_WEBHOOK_BODY_BYTES, read_body
 from .responses import JsonResponse
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class LiveKitWebhooks:
     metrics: Metrics
 
     async def receive(self, request: Request) -> Response:
-        body = await read_body(request)
+        body = await read_body(request, MAX_WEBHOOK_BODY_BYTES)
         try:
             item = stored_event(self.verifier.verify(body, request.headers.get("authorization")))
         except ApiError:
