@@ -104,13 +104,15 @@ def _database_command(args: argparse.Namespace) -> int:
     setup_logging(settings)
     for warning in DatabaseSettings.unknown_variables():
         log.warning(warning)
-    if args.command == "agents":
-        print(listings.agents(settings, args))
-    elif args.command == "sessions":
-        print(listings.sessions(settings, args))
-    else:
+    if args.command == "migrate":
         startup.upgrade(settings)
         log.info("database migrated", extra={"database": redacted_database_url(settings.database_url)})
+    elif args.command == "sessions":
+        print(listings.sessions(settings, args))
+    elif getattr(args, "action", None) is None:  # lkps agents: the list (actions such as revoke may follow)
+        print(listings.agents(settings, args))
+    else:
+        raise AssertionError(f"lkps agents {args.action}: no handler")
     return 0
 
 
