@@ -191,6 +191,7 @@ def create_app(
             http=http,
             cache_for=settings.health_cache_ttl,
             audit_stuck=lambda: services.audit.stuck,
+            on_database_error=lambda: metrics.database_error("health"),
         ),
         json=json,
         clock=clock,

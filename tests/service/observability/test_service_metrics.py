@@ -152,6 +152,19 @@ async def test_graph_calls_cache_hits_and_latency_are_counted(
     assert value(samples, "lkps_session_starts_total", outcome="unauthorized") == 1
 
 
+async def test_a_health_check_that_finds_the_database_down_counts_a_database_error(
+    settings: Settings,
+) -> None:
+    down = settings.model_copy(update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/none"})
+    async with running_app(down) as app:
+        health = await app.client.get("/api/health")
+        samples = await scrape(app)
+    assert health.status_code == 503
+    assert health.json()["reason"] == "database"
+    assert value(samples, "lkps_database_errors_total", component="health") == 1
+    assert value(samples, "lkps_database_errors_total", component="audit") == 0
+
+
 async def test_metrics_off_means_no_endpoint_and_no_timing(settings: Settings) -> None:
     off = settings.model_copy(update={"metrics_enabled": False})
     async with running_app(off) as app:

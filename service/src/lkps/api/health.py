@@ -38,6 +38,7 @@ class HealthChecker:
         cache_for: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         audit_stuck: Callable[[], bool] = lambda: False,
+        on_database_error: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._url = livekit_health_url
@@ -46,6 +47,7 @@ class HealthChecker:
         self._cache_for = cache_for
         self._clock = clock
         self._audit_stuck = audit_stuck
+        self._on_database_error = on_database_error  # counted in lkps_database_errors_total
         self._last: tuple[float, Reason | None] | None = None
         self._lock = asyncio.Lock()
 
@@ -62,6 +64,7 @@ class HealthChecker:
         try:
             await asyncio.wait_for(ping(self._engine), self._timeout)
         except Exception:  # any driver or connection failure means "database down"
+            self._on_database_error()
             return "database"
         try:
             response = await self._http.get(self._url, timeout=self._timeout)

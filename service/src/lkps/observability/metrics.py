@@ -26,7 +26,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _GRAPH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # The components whose database failures are counted in lkps_database_errors_total.
-DATABASE_COMPONENTS = ("audit", "registry", "webhooks", "admin")
+DATABASE_COMPONENTS = ("audit", "registry", "webhooks", "admin", "health")
 
 
 class AuditState(Protocol):
@@ -164,7 +164,8 @@ class Metrics:
         errors = CounterMetricFamily(
             "lkps_database_errors",
             "Database failures, by component: audit (a write attempt failed), registry (an agent lookup"
-            " failed), webhooks (an event could not be stored), admin (an admin view could not be read).",
+            " failed), webhooks (an event could not be stored), admin (an admin view could not be read),"
+            " health (a health check found the database down).",
             labels=["component"],
         )
         audit = self._audit
