@@ -23,6 +23,9 @@ class Identity(NamedTuple):
     email: str | None
     display_name: str | None
     cwid: str | None
+    # A user's token (Entra ``scp``: delegated scopes), obtained through a client app such as the Azure CLI:
+    # its client ID names that app, shared by every user of it, never an agent the user owns.
+    delegated: bool = False
 
 
 class MissingRoleError(ApiError):
