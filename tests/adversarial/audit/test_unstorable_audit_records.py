@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from service_helpers import Parties, fetch_rows, new_agent_id, running_app
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -23,6 +22,7 @@ from lkps.domain.audit import Registration
 from lkps.domain.sessions import SessionFacts
 from lkps.settings import Settings, normalize_database_url
 from lkps.storage import migrate
+from tests.support.service import Parties, fetch_rows, new_agent_id, running_app
 
 AZURE_CLI = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 LONE = "\ud800"  # a lone surrogate: a valid str (PyJWT's json.loads makes one from "\ud800"), not UTF-8

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from livekit import api
-from service_helpers import API_KEY, API_SECRET, client_headers, gateway_headers, new_agent_id, running_app
 from starlette.requests import Request
 
 from lkps.api.body import json_object
@@ -21,6 +20,14 @@ from lkps.domain.ids import Ids
 from lkps.errors import ApiError
 from lkps.settings import Settings
 from lkps.speedups.caches import FastIds
+from tests.support.service import (
+    API_KEY,
+    API_SECRET,
+    client_headers,
+    gateway_headers,
+    new_agent_id,
+    running_app,
+)
 
 
 def nested(depth: int) -> Any:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import uuid
 
 from livekit import api
-from service_helpers import API_KEY, API_SECRET, Parties, fetch_rows, running_app
 
 from livekit_platform_testing.tenant import REGISTER_ROLE, SESSION_ROLE, Tenant
 from lkps.domain.ids import developer_agent_id
 from lkps.settings import Settings
+from tests.support.service import API_KEY, API_SECRET, Parties, fetch_rows, running_app
 
 AZURE_CLI = (
     "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # the Azure CLI's app (client) ID, the same in every tenant

@@ -16,19 +16,19 @@ from pathlib import Path
 import httpx
 import pytest
 from livekit import api
-from service_helpers import (
+
+from demo.processes import free_port
+from livekit_platform_testing.livekit import LiveKitStandIn
+from lkps.settings import Settings
+from tests.support.service import (
     API_KEY,
     API_SECRET,
     client_headers,
     fetch_rows,
-    free_port,
     gateway_headers,
     running_app,
     service_env,
 )
-
-from livekit_platform_testing.livekit import LiveKitStandIn
-from lkps.settings import Settings
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import jwt
 import pytest
 from livekit import api
-from service_helpers import API_KEY, API_SECRET, new_agent_id, running_app, service_env
 
 from lkps.envsettings import SettingsError
 from lkps.settings import Settings
+from tests.support.service import API_KEY, API_SECRET, new_agent_id, running_app, service_env
 
 
 async def lifetime(settings: Settings) -> int:

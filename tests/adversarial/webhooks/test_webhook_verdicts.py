@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from livekit import api
 from livekit.protocol.models import DisconnectReason, ParticipantInfo, Room
 from livekit.protocol.webhook import WebhookEvent
-from service_helpers import assert_fast_webhooks, fetch_rows, running_app, sign_webhook
 
 from lkps.auth.webhooks import WebhookVerifier
 from lkps.domain.events import Delivery, LiveKitEvent, StoredEvent, stored_event
 from lkps.errors import ApiError
 from lkps.settings import Settings
 from lkps.speedups.webhooks import FastWebhookVerifier
+from tests.support.service import assert_fast_webhooks, fetch_rows, running_app, sign_webhook
 
 KEY, SECRET = "APIadversarial", "adversarial-webhook-secret-" + "w" * 40
 AGENT_ID = "0b9a3c1e-1111-2222-3333-444455556666"

@@ -11,7 +11,7 @@ order: a compact JWS with an HS256 header, the HMAC-SHA256 signature, ``exp`` (r
 
 The fast path only ever says yes. Anything it does not recognise or that fails a check goes to
 ``WebhookReceiver``, whose verdict stands: every 401 is livekit-api's, and tests hold the fast path to
-accepting exactly what ``WebhookReceiver`` accepts (tests/service/test_speedups_webhooks.py). One difference
+accepting exactly what ``WebhookReceiver`` accepts (tests/service/speedups/test_webhooks.py). One difference
 is deliberate: the fast path does not schema-check body fields the service does not read (see
 :mod:`lkps.speedups.event_json`); such a body is authentic (its hash is signed) and is stored as sent.
 A body with a key repeated in any object, or nested deeper than any event, also goes to ``WebhookReceiver``
