@@ -342,6 +342,9 @@ def server(settings: Settings, host: str, port: int) -> uvicorn.Server:
     app = create_app(settings)
     app.state.services.metrics_host = host
     instance = uvicorn.Server(server_config(app, host, port, settings.speedups))
+    # In-flight requests get a bounded drain, so the lifespan (the audit flush) always runs within the pod's
+    # grace period: uvicorn otherwise waits for them without limit.
+    instance.config.timeout_graceful_shutdown = settings.shutdown_drain_timeout
     if "gc" in settings.speedups:
         # What exists now (modules, settings, the app) lives as long as the process: frozen out of the
         # cyclic collector's view, full collections under load walk only per-request objects.

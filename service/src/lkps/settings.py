@@ -415,6 +415,15 @@ class Settings(DatabaseSettings):
         description="How long shutdown waits for the audit queue to drain.",
         json_schema_extra={"group": _TOKENS, "unit": "seconds"},
     )
+    shutdown_drain_timeout: int = Field(
+        20,
+        ge=1,
+        le=3600,
+        validation_alias="LKPS_SHUTDOWN_DRAIN_TIMEOUT",
+        description="How long shutdown waits for in-flight requests before cancelling them and flushing the "
+        "audit queue: a request held open (a slow body) cannot use up the pod's grace period.",
+        json_schema_extra={"group": _TOKENS, "unit": "seconds"},
+    )
     audit_stuck_after: float = Field(
         60.0,
         ge=0.1,

@@ -310,6 +310,11 @@ def document() -> dict[str, Any]:
                         },
                         "livekit_url": {"type": "string"},
                         "expires_in": {"type": "integer", "description": "Token lifetime in seconds."},
+                        "agent_name": {
+                            "type": "string",
+                            "description": "Only for a user's (delegated) token: the developer agent's ID,"
+                            " the name the worker announces and clients pass as agent_entra_app_id.",
+                        },
                     },
                 },
                 "SessionStartRequest": {

@@ -77,6 +77,7 @@ class EntraIdentity:
             or text(claims.get("upn")),
             display_name=text(claims.get("name")),
             cwid=cwid,
+            delegated="scp" in claims,
         )
 
     async def _validate(self, token: str) -> dict[str, Any]:
