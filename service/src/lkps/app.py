@@ -26,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from .api.agents import AgentRegistration
+from .api.connections import ConnectionLimits, LimitedHttpToolsProtocol, limited
 from .api.health import Health, HealthChecker
 from .api.openapi import document
 from .api.responses import JsonResponse, exception_handlers
@@ -137,6 +138,7 @@ def create_app(
         AgentStore(engine, legacy_token_ttl=settings.agent_token_ttl),
         time.monotonic,
         ttl=settings.registry_cache_ttl,
+        max_entries=settings.registry_cache_size,
     )
     agents = AgentRegistration(
         settings=settings,
@@ -257,11 +259,20 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=settings.ca_file or certifi.where())
 
 
-def server_config(app: ASGIApp, host: str, port: int, speedups: Collection[str]) -> uvicorn.Config:
+def server_config(
+    app: ASGIApp,
+    host: str,
+    port: int,
+    speedups: Collection[str],
+    limits: ConnectionLimits | None = None,
+) -> uvicorn.Config:
     """The uvicorn configuration ``lkps serve`` runs with (test servers and the benchmark floor too).
     Logging stays the service's (no uvicorn log config, no access log: the service logs each request
-    itself); no ``server`` header; lifespan on (it starts and stops the writers). Speedup ``http``: the corked
-    protocol instead of uvicorn's own."""
+    itself); no ``server`` header; lifespan on (it starts and stops the writers). The HTTP protocol is
+    uvicorn's httptools protocol with the service's connection ``limits`` (:mod:`lkps.api.connections`);
+    speedup ``http``: corked as well."""
+    limits = limits or ConnectionLimits()
+    protocol = CorkedHttpToolsProtocol if "http" in speedups else LimitedHttpToolsProtocol
     return uvicorn.Config(
         app,
         host=host,
@@ -270,7 +281,8 @@ def server_config(app: ASGIApp, host: str, port: int, speedups: Collection[str])
         access_log=False,
         server_header=False,
         lifespan="on",
-        http=CorkedHttpToolsProtocol if "http" in speedups else "auto",
+        http=limited(protocol, limits),
+        timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
     )
 
 
@@ -289,7 +301,8 @@ def setup_logging(settings: Settings) -> None:
 
 def server(settings: Settings, host: str, port: int) -> uvicorn.Server:
     """The server ``lkps serve`` runs: the app on :func:`server_config`."""
-    instance = uvicorn.Server(server_config(create_app(settings), host, port, settings.speedups))
+    config = server_config(create_app(settings), host, port, settings.speedups, ConnectionLimits.of(settings))
+    instance = uvicorn.Server(config)
     if "gc" in settings.speedups:
         # What exists now (modules, settings, the app) lives as long as the process: frozen out of the
         # cyclic collector's view, full collections under load walk only per-request objects.

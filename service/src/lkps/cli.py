@@ -41,9 +41,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"lkps: {exc}", file=sys.stderr)
         return 2
+    unproven_gateway = settings.identity_mode == "gateway" and settings.gateway_shared_secret is None
+    if args.command == "serve" and unproven_gateway:
+        print(
+            "lkps: LKPS_GATEWAY_SHARED_SECRET is not set: gateway mode trusts identity headers only from"
+            " the gateway; set it to the secret the gateway sends in LKPS_GATEWAY_SECRET_HEADER"
+            " (x-gateway-secret)",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "dev":
         settings = settings.model_copy(update={"migrate_on_start": True, "log_format": "text"})
     setup_logging(settings)
+    if args.command == "dev" and unproven_gateway:
+        log.warning(
+            "!!! GATEWAY MODE WITHOUT LKPS_GATEWAY_SHARED_SECRET: any caller that reaches this port can"
+            " claim any identity with a header. Fine on a laptop, never on a shared host; 'lkps serve'"
+            " refuses this."
+        )
     for warning in Settings.unknown_variables():
         log.warning(warning)
     if args.command == "migrate":
