@@ -300,16 +300,17 @@ class Settings(EnvSettings):
     gateway_email_header: Header = Field(
         "x-user-email",
         validation_alias="LKPS_GATEWAY_EMAIL_HEADER",
-        description="`gateway` mode: header with the caller's e-mail. Set it to your gateway's header name.",
-        json_schema_extra={"group": _IDENTITY},
+        description="`gateway` mode: header with the caller's e-mail. Set it to your gateway's header name; "
+        "empty: none is read (set only the headers your gateway sets).",
+        json_schema_extra={"group": _IDENTITY, "blank": True},
     )
     gateway_profile_headers: Annotated[CommaList, AfterValidator(_lowercase_all)] = Field(
         ("user-profile", "x-user-profile"),
         validation_alias="LKPS_GATEWAY_PROFILE_HEADERS",
         description="`gateway` mode: headers with the caller's profile object (JSON or base64 JSON with "
         "`displayName`, `firstName`, `lastName`, `email`, `cwid`); the first present wins. Set them to your "
-        "gateway's header names.",
-        json_schema_extra={"group": _IDENTITY},
+        "gateway's header names; empty: none is read.",
+        json_schema_extra={"group": _IDENTITY, "blank": True},
     )
 
     gateway_shared_secret: Annotated[SecretStr | None, AfterValidator(_long_enough_if_set)] = Field(

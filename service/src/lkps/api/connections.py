@@ -72,12 +72,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     once, and a non-canonical request target is answered 400 (:func:`canonical_target_problem`)."""
 
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
+    # After a refusal the rest of what the client sends is read and dropped for at most this long, so that
+    # closing with unread bytes (which resets the connection) does not destroy the answer before it is read.
+    LINGER = 2.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._reading_head = True
         self._head_bytes = 0
         self._head_timer: TimerHandle | None = None
         self._refusal: RefusedError | None = None
+        self._discarding = False
         super().connection_made(transport)
         if len(self.connections) > self.limits.max_connections:
             self.transport.close()
@@ -94,6 +98,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         # uvicorn's own, with the head's size and time limits, and refusals answered with their reason.
+        if self._discarding:
+            return
         self._unset_keepalive_if_required()
         if self._reading_head:
             self._head_bytes += len(data)
@@ -171,7 +177,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self._discarding = True
+            self.loop.call_later(self.LINGER, self.transport.close)
+        else:
+            self.transport.close()
 
 
 def _too_large(limits: ConnectionLimits) -> RefusedError:
