@@ -177,3 +177,16 @@ async def retained_after(burst: Callable[[], Awaitable[Any]]) -> int:
 def app_services(app: ASGIApp) -> Any:
     assert isinstance(app, Starlette)
     return app.state.services
+
+
+async def peak_during(burst: Callable[[], Awaitable[Any]]) -> int:
+    """The most Python memory allocated at once during ``burst()`` beyond what was allocated before it."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        await burst()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak - before

@@ -165,7 +165,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _refuse(self, refusal: RefusedError) -> None:
-        self._cancel_head_timer()
+        self._cancel_head_timer()  # from here on, the timer is the lingering close's
         if self.transport.is_closing():
             return
         body = orjson.dumps({"error": refusal.error, "detail": refusal.detail})
@@ -180,7 +180,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()
             self._discarding = True
-            self.loop.call_later(self.LINGER, self.transport.close)
+            self._head_timer = self.loop.call_later(self.LINGER, self.transport.close)
         else:
             self.transport.close()
 
