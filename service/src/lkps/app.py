@@ -77,6 +77,7 @@ class Services:
     webhook_verifier: WebhookVerifier
     webhook_writer: WebhookWriter
     tracer_provider: TracerProvider | None
+    registry: AgentRegistry | None = None
 
 
 def create_app(
@@ -140,6 +141,7 @@ def create_app(
         ttl=settings.registry_cache_ttl,
         max_entries=settings.registry_cache_size,
     )
+    services.registry = registry
     agents = AgentRegistration(
         settings=settings,
         identity=identity,
