@@ -28,6 +28,7 @@ class Attacker:
         self.port = port
         self.streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.drippers: list[asyncio.Task[None]] = []
+        self.ended = 0
 
     async def open(self, count: int, first_bytes: bytes = b"") -> None:
         for _ in range(count):
@@ -52,15 +53,16 @@ class Attacker:
                 await asyncio.sleep(0.2)
 
     def closed_by_server(self) -> int:
-        return sum(1 for reader, _ in self.streams if reader.at_eof())
+        return self.ended
 
     async def watch(self) -> None:
-        """Read every socket so that the server's end of file is noticed."""
+        """Read every socket until the server ends it (a close, or a reset if it closed with bytes unread)."""
 
         async def read(reader: asyncio.StreamReader) -> None:
             with contextlib.suppress(ConnectionError):
                 while await reader.read(4096):
                     pass
+            self.ended += 1
 
         await asyncio.gather(*(read(reader) for reader, _ in self.streams))
 

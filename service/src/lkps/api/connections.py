@@ -103,8 +103,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         if self._reading_head:
             self._head_bytes += len(data)
-            if self._head_timer is None:
-                self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -122,30 +120,28 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.logger.warning(msg)
             self.send_400_response(msg)
             return
-        if self._reading_head and self._head_bytes > self.limits.max_header_bytes:
-            self._refuse(_too_large(self.limits))
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._head_size = 0
-
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)
-        self._head_size += len(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        super().on_header(name, value)
-        self._head_size += len(name) + len(value) + 4
+        if self._reading_head and self._head_bytes:
+            # A head begun and not complete: a request's head almost always arrives whole, so the timer (from
+            # about its first byte) is armed only for the few that do not.
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._refuse(_too_large(self.limits))
+            elif self._head_timer is None:
+                self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
-        self._head_bytes = 0
-        self._cancel_head_timer()
-        problem = canonical_target_problem(self.url)
-        if self._head_size > self.limits.max_header_bytes:
+        # What arrived with the head may include body bytes, and a head pipelined behind another request was
+        # not counted (0): count the head exactly only then.
+        limit = self.limits.max_header_bytes
+        if (self._head_bytes > limit or not self._head_bytes) and self._head_size() > limit:
             self._refusal = _too_large(self.limits)
-        elif problem is not None:
-            self._refusal = RefusedError(400, "bad_request", f"the request target {problem}")
+        else:
+            problem = canonical_target_problem(self.url)
+            if problem is not None:
+                self._refusal = RefusedError(400, "bad_request", f"the request target {problem}")
+        self._head_bytes = 0
+        if self._head_timer is not None:
+            self._cancel_head_timer()
         if self._refusal is not None:
             raise self._refusal  # stops the parser: no app, no body read
         super().on_headers_complete()
@@ -153,6 +149,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._reading_head = True
+
+    def _head_size(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -194,5 +193,8 @@ def _too_large(limits: ConnectionLimits) -> RefusedError:
 
 
 def limited(protocol: type[LimitedHttpToolsProtocol], limits: ConnectionLimits) -> type[HttpToolsProtocol]:
-    """``protocol`` bound to ``limits`` (uvicorn takes a protocol class and builds one per connection)."""
+    """``protocol`` bound to ``limits`` (uvicorn takes a protocol class and builds one per connection):
+    ``protocol`` itself when they are its own."""
+    if limits == protocol.limits:
+        return protocol
     return type(protocol.__name__, (protocol,), {"limits": limits, "__module__": protocol.__module__})
