@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 import socket
-import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from pathlib import Path
 
 from bench.processes import (
     PYTHON,
-    REPO,
     Child,
     clean_environment,
     free_port,
@@ -30,12 +28,13 @@ from bench.processes import (
 from livekit_platform_testing.entra import EntraStandIn
 from livekit_platform_testing.livekit import LiveKitStandIn
 from livekit_platform_testing.tenant import App, Tenant
-
-sys.path.insert(0, str(REPO / "tests"))
-from support.postgres import PostgresCluster  # type: ignore[import-not-found]
+from tests.support.postgres import PostgresCluster
 
 API_KEY = "APIbench" + secrets.token_hex(8)
 API_SECRET = secrets.token_urlsafe(48)
+# What the gateway-mode services require on every request (LKPS_GATEWAY_SHARED_SECRET in x-gateway-secret).
+GATEWAY_SECRET = secrets.token_urlsafe(48)
+GATEWAY_SECRET_HEADER = "x-gateway-secret"  # noqa: S105 (a header's name)
 # Identity headers an upstream gateway injects (lkps defaults); the register load comes from one agent.
 GATEWAY_AGENT_ID = str(uuid.uuid4())
 CALLER_USER_ID = str(uuid.uuid4())
@@ -122,6 +121,7 @@ def running_stack(
             "LIVEKIT_API_KEY": API_KEY,
             "LIVEKIT_API_SECRET": API_SECRET,
             "LKPS_DATABASE_URL": database_url,
+            "LKPS_GATEWAY_SHARED_SECRET": GATEWAY_SECRET,
             **tenant.service_env(),
         }
         run_checked([PYTHON, "-m", "lkps", "migrate"], env=clean_environment(**common))

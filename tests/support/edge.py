@@ -15,36 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
-from support.postgres import PostgresCluster
 
 from lkps.api.connections import ConnectionLimits
 from lkps.app import create_app, server_config
 from lkps.settings import Settings
-from lkps.storage import migrate
 
-API_KEY = "APIlkpsAdversarialKey"
-API_SECRET = "lkps-adversarial-secret-" + "s" * 40
 GATEWAY_SECRET = "gateway-shared-secret-" + "g" * 32
 CLIENT_ID = "5b8c9d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"
-TABLES = ("sessions", "agent_registrations", "agents", "webhook_events")
-
-
-def migrated_database(postgres: PostgresCluster, name: str) -> str:
-    url = postgres.create_database(name)
-    migrate.upgrade(url)
-    return url
-
-
-async def emptied(url: str) -> str:
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
-    await engine.dispose()
-    return url
 
 
 class RefusingAuthorizer:

@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from starlette.datastructures import Headers
-from support.edge import API_SECRET, until
 
 from livekit_platform_testing.entra import EntraStandIn
 from livekit_platform_testing.tenant import App, Tenant
@@ -26,6 +25,8 @@ from lkps.app import tls_context
 from lkps.auth.entra import EntraIdentity
 from lkps.errors import ApiError
 from lkps.settings import Settings
+from tests.support.edge import until
+from tests.support.service import API_SECRET
 
 # A syntactically valid JWT naming a key no tenant publishes; it never gets as far as a signature check.
 UNKNOWN_KID = "eyJhbGciOiJSUzI1NiIsImtpZCI6Im5vLXN1Y2gta2V5In0.eyJzdWIiOiJ4In0.c2ln"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.edge import GATEWAY_SECRET, OPEN_AGENT, gateway_headers, served
 
 from lkps.settings import Settings, SettingsError
+from tests.support.edge import GATEWAY_SECRET, OPEN_AGENT, gateway_headers, served
 
 ENDPOINTS = ("/api/agent/register", "/api/session/start")
 
@@ -28,9 +28,9 @@ WRONG_SECRETS = {
 }
 
 
-async def test_a_request_without_the_gateway_secret_is_401(settings: Settings) -> None:
+async def test_a_request_without_the_gateway_secret_is_401(gateway_settings: Settings) -> None:
     agent = str(uuid.uuid4())
-    async with served(settings) as server, httpx.AsyncClient(base_url=server.url) as client:
+    async with served(gateway_settings) as server, httpx.AsyncClient(base_url=server.url) as client:
         for path in ENDPOINTS:
             body = {} if path.endswith("register") else {"agent_entra_app_id": agent}
             for case, secret in WRONG_SECRETS.items():
@@ -42,9 +42,9 @@ async def test_a_request_without_the_gateway_secret_is_401(settings: Settings) -
                 assert GATEWAY_SECRET not in response.text
 
 
-async def test_the_gateway_secret_lets_the_gateway_through(settings: Settings) -> None:
+async def test_the_gateway_secret_lets_the_gateway_through(gateway_settings: Settings) -> None:
     agent = str(uuid.uuid4())
-    async with served(settings) as server, httpx.AsyncClient(base_url=server.url) as client:
+    async with served(gateway_settings) as server, httpx.AsyncClient(base_url=server.url) as client:
         registered = await client.post("/api/agent/register", json=OPEN_AGENT, headers=gateway_headers(agent))
         started = await client.post(
             "/api/session/start", json={"agent_entra_app_id": agent}, headers=gateway_headers()
@@ -64,9 +64,9 @@ IDENTITY_HEADERS = {
 }
 
 
-async def test_a_repeated_identity_header_is_400_naming_it(settings: Settings) -> None:
+async def test_a_repeated_identity_header_is_400_naming_it(gateway_settings: Settings) -> None:
     agent = str(uuid.uuid4())
-    async with served(settings) as server, httpx.AsyncClient(base_url=server.url) as client:
+    async with served(gateway_settings) as server, httpx.AsyncClient(base_url=server.url) as client:
         for path in ENDPOINTS:
             body = {} if path.endswith("register") else {"agent_entra_app_id": agent}
             for header, value in IDENTITY_HEADERS.items():

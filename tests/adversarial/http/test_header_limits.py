@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import json
 
-from support.edge import (
+from lkps.settings import Settings
+from tests.support.edge import (
     gateway_headers,
     head,
     peak_during,
@@ -17,8 +18,6 @@ from support.edge import (
     status_of,
     until,
 )
-
-from lkps.settings import Settings
 
 LIMIT = 8 * 1024
 

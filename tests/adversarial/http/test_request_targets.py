@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from support.edge import OPEN_AGENT, gateway_headers, head, raw_request, served, status_of
-
 from lkps.settings import Settings
+from tests.support.edge import OPEN_AGENT, gateway_headers, head, raw_request, served, status_of
 
 REGISTER = "/api/agent/register"
 DISGUISED = [
@@ -28,9 +27,9 @@ DISGUISED = [
 ]
 
 
-async def test_only_the_canonical_target_reaches_a_handler(settings: Settings) -> None:
+async def test_only_the_canonical_target_reaches_a_handler(gateway_settings: Settings) -> None:
     body = json.dumps(OPEN_AGENT).encode()
-    async with served(settings) as server:
+    async with served(gateway_settings) as server:
         for target in DISGUISED:
             agent = str(uuid.uuid4())
             answer = await raw_request(server.port, head("POST", target, gateway_headers(agent), body))
@@ -47,8 +46,8 @@ async def test_only_the_canonical_target_reaches_a_handler(settings: Settings) -
     assert b"livekit_token" in canonical
 
 
-async def test_a_refused_target_names_the_problem(settings: Settings) -> None:
-    async with served(settings) as server:
+async def test_a_refused_target_names_the_problem(gateway_settings: Settings) -> None:
+    async with served(gateway_settings) as server:
         answer = await raw_request(
             server.port, head("POST", "/api%2Fagent%2Fregister", gateway_headers(), b"{}")
         )
@@ -59,8 +58,8 @@ async def test_a_refused_target_names_the_problem(settings: Settings) -> None:
     assert body["detail"].startswith("the request target is percent-encoded")
 
 
-async def test_a_query_string_may_hold_encoded_characters(settings: Settings) -> None:
-    async with served(settings) as server:
+async def test_a_query_string_may_hold_encoded_characters(gateway_settings: Settings) -> None:
+    async with served(gateway_settings) as server:
         answer = await raw_request(
             server.port, head("GET", "/api/health?probe=a%2Fb", {"connection": "close"})
         )

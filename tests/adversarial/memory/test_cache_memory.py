@@ -18,10 +18,17 @@ from typing import Any
 
 import httpx
 import pytest
-from support.edge import OPEN_AGENT, RefusingAuthorizer, app_services, gateway_headers, retained_after, until
 
 from lkps.app import create_app
 from lkps.settings import Settings
+from tests.support.edge import (
+    OPEN_AGENT,
+    RefusingAuthorizer,
+    app_services,
+    gateway_headers,
+    retained_after,
+    until,
+)
 
 MiB = 1024 * 1024
 BURST = 600
@@ -53,8 +60,8 @@ def big(seed: int, size: int = 12 * 1024) -> str:
     return f"{seed:08d}" + "x" * (size - 8)
 
 
-async def test_gateway_profiles_do_not_pin_memory(settings: Settings) -> None:
-    async with in_process(settings) as app:
+async def test_gateway_profiles_do_not_pin_memory(gateway_settings: Settings) -> None:
+    async with in_process(gateway_settings) as app:
 
         async def send(profile: str) -> None:
             # no body: 400 after the identity (and its profile) was read
@@ -76,9 +83,9 @@ async def test_gateway_profiles_do_not_pin_memory(settings: Settings) -> None:
     assert retained < 1 * MiB
 
 
-async def test_caller_ids_in_room_names_do_not_pin_memory(settings: Settings) -> None:
+async def test_caller_ids_in_room_names_do_not_pin_memory(gateway_settings: Settings) -> None:
     agent = str(uuid.uuid4())
-    async with in_process(settings) as app:
+    async with in_process(gateway_settings) as app:
         registered = await app.client.post(
             "/api/agent/register", json=OPEN_AGENT, headers=gateway_headers(agent)
         )
@@ -107,10 +114,10 @@ async def test_caller_ids_in_room_names_do_not_pin_memory(settings: Settings) ->
     assert retained < 4 * MiB
 
 
-async def test_padded_agent_ids_do_not_pin_memory(settings: Settings) -> None:
+async def test_padded_agent_ids_do_not_pin_memory(gateway_settings: Settings) -> None:
     """``uuid.UUID`` takes any number of hyphens: a 60 KB agent ID is a valid one."""
     hex_id = uuid.uuid4().hex
-    async with in_process(settings) as app:
+    async with in_process(gateway_settings) as app:
 
         async def start(agent_id: str) -> None:
             response = await app.client.post(
@@ -130,8 +137,8 @@ async def test_padded_agent_ids_do_not_pin_memory(settings: Settings) -> None:
     assert retained < 1 * MiB
 
 
-async def test_webhook_authorization_segments_do_not_pin_memory(settings: Settings) -> None:
-    async with in_process(settings) as app:
+async def test_webhook_authorization_segments_do_not_pin_memory(gateway_settings: Settings) -> None:
+    async with in_process(gateway_settings) as app:
 
         async def deliver(authorization: str) -> None:
             response = await app.client.post(

@@ -14,9 +14,9 @@ import websockets
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
-from support.edge import OPEN_AGENT, gateway_headers, served, until
 
 from lkps.settings import Settings
+from tests.support.edge import OPEN_AGENT, gateway_headers, served, until
 
 TIMEOUT = "1"
 
