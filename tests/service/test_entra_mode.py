@@ -13,7 +13,7 @@ import jwt
 import pytest
 from azure.identity import ManagedIdentityCredential
 from livekit import api
-from service_helpers import API_KEY, API_SECRET, Parties, running_app
+from service_helpers import AGENT_KEY_ID, AGENT_SECRET, API_KEY, API_SECRET, Parties, running_app
 
 from livekit_platform_testing.entra import EntraStandIn
 from livekit_platform_testing.tenant import REGISTER_ROLE, SESSION_ROLE, Tenant
@@ -21,7 +21,7 @@ from lkps.settings import Settings
 
 
 def worker_claims(response_json: dict[str, object]) -> api.access_token.Claims:
-    return api.TokenVerifier(API_KEY, API_SECRET).verify(str(response_json["livekit_token"]))
+    return api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET).verify(str(response_json["livekit_token"]))
 
 
 async def test_an_agent_registers_with_its_entra_token_as_its_app_id(

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 from livekit import api
-from service_helpers import API_KEY, API_SECRET, gateway_headers, new_agent_id, served_app
+from service_helpers import AGENT_KEY_ID, AGENT_SECRET, gateway_headers, new_agent_id, served_app
 
 from lkps.settings import Settings
 
@@ -44,7 +44,7 @@ async def test_a_half_closed_request_is_answered_in_full(settings: Settings, req
     fields = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
     assert len(body) == int(fields[b"content-length"])
     if request_bytes.startswith(b"POST"):
-        token = api.TokenVerifier(API_KEY, API_SECRET).verify(
+        token = api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET).verify(
             body.split(b'"livekit_token":"')[1].split(b'"')[0].decode()
         )
         assert token.video is not None

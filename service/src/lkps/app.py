@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import secrets
 import ssl
 import sys
 import time
@@ -22,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from .api.agents import AgentRegistration
@@ -42,6 +43,11 @@ from .domain.room_names import RoomNames
 from .domain.tokens import TokenMinter
 from .observability.logs import JsonFormatter, TextFormatter, configure_logging
 from .observability.tracing import TracingMiddleware, build_tracer_provider
+from .relay.agent_tokens import AgentTokenVerifier
+from .relay.connections import Connections
+from .relay.monitor import LivenessMonitor
+from .relay.socket import AgentRelay
+from .relay.upstream import LiveKitUpstream
 from .settings import Settings
 from .speedups.bulk import BulkWrites, HeldConnectionBatches
 from .speedups.caches import BufferedRoomNames, CachedGatewayIdentity, FastIds
@@ -52,6 +58,7 @@ from .speedups.responses import ApiResponse
 from .speedups.tokens import PreparedTokenMinter
 from .speedups.webhooks import FastWebhookVerifier
 from .storage import migrate
+from .storage.agent_status import AgentStatusStore
 from .storage.agents import AgentStore
 from .storage.audit_writer import AuditWriter
 from .storage.engine import create_engine
@@ -76,6 +83,10 @@ class Services:
     webhook_verifier: WebhookVerifier
     webhook_writer: WebhookWriter
     tracer_provider: TracerProvider | None
+    # the agent relay (lkps.relay): this replica's worker connections, their monitor, the way to LiveKit
+    relay_connections: Connections | None = None
+    relay_monitor: LivenessMonitor | None = None
+    relay_upstream: LiveKitUpstream | None = None
 
 
 def create_app(
@@ -98,6 +109,14 @@ def create_app(
     minter_class = PreparedTokenMinter if "tokens" in on else TokenMinter
     secret = settings.livekit_api_secret.get_secret_value()
     minter = minter_class(settings.livekit_api_key, secret)
+    # Agent tokens are signed with the platform's agent key, which LiveKit does not know: only the relay takes
+    # them. Without LKPS_AGENT_TOKEN_SECRET (tests, `lkps dev` says so) a key for this process alone.
+    agent_secret = (
+        settings.agent_token_secret.get_secret_value()
+        if settings.agent_token_secret is not None
+        else secrets.token_urlsafe(48)
+    )
+    agent_minter = minter_class(settings.agent_token_key_id, agent_secret)
     verifier_class = FastWebhookVerifier if "webhooks" in on else WebhookVerifier
     verifier = verifier_class(settings.livekit_api_key, secret)
     if identity is None:
@@ -141,11 +160,29 @@ def create_app(
     agents = AgentRegistration(
         settings=settings,
         identity=identity,
-        minter=minter,
+        minter=agent_minter,
         registry=registry,
         audit=services.audit,
         ids=ids,
         json=json,
+        clock=clock,
+    )
+    services.relay_connections = Connections()
+    services.relay_upstream = LiveKitUpstream(settings.livekit_url, minter, tls_context(settings))
+    services.relay_monitor = LivenessMonitor(
+        services.relay_connections,
+        AgentStatusStore(engine).statuses,
+        interval=settings.relay_check_interval,
+        clock=clock,
+    )
+    relay = AgentRelay(
+        verifier=AgentTokenVerifier(settings.agent_token_key_id, agent_secret),
+        registry=registry,
+        upstream=services.relay_upstream,
+        connections=services.relay_connections,
+        audit=services.audit,
+        ids=ids,
+        livekit_url=settings.livekit_url,
         clock=clock,
     )
     sessions = SessionStart(
@@ -182,21 +219,22 @@ def create_app(
     async def openapi_json(request: Request) -> Response:
         return json(openapi)
 
-    routes = [
+    routes: list[Route | WebSocketRoute] = [
         Route("/api/agent/register", agents.register, methods=["POST"]),
         Route("/api/session/start", sessions.start, methods=["POST"]),
         Route("/livekit/webhook", webhooks.receive, methods=["POST"]),
         Route("/api/health", health.get, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        WebSocketRoute("/agent", relay.serve),
     ]
     middleware = []
     if services.tracer_provider is not None:
-        paths = frozenset(r.path for r in routes)
+        paths = frozenset(r.path for r in routes if isinstance(r, Route))
         middleware.append(Middleware(TracingMiddleware, provider=services.tracer_provider, routes=paths))
     if "routes" in on:
         # The POST routes (the API's work) go through HotRoutes, ahead of the router; their Routes still
         # declare them and answer other methods with 405.
-        posts = {r.path: r.endpoint for r in routes if r.methods == {"POST"}}
+        posts = {r.path: r.endpoint for r in routes if isinstance(r, Route) and r.methods == {"POST"}}
         middleware.append(Middleware(HotRoutes, routes=posts, json=json))
     app = Starlette(
         routes=routes,
@@ -217,6 +255,8 @@ def _lifespan(services: Services) -> Callable[[Starlette], contextlib.AbstractAs
             await migrate.upgrade_async(settings.database_url)
         services.audit.start()
         services.webhook_writer.start()
+        if services.relay_monitor is not None:
+            services.relay_monitor.start()
         log.info(
             "lkps started",
             extra={
@@ -228,6 +268,10 @@ def _lifespan(services: Services) -> Callable[[Starlette], contextlib.AbstractAs
         try:
             yield
         finally:
+            if services.relay_monitor is not None:
+                await services.relay_monitor.stop()
+            if services.relay_upstream is not None:
+                await services.relay_upstream.aclose()
             await services.audit.stop()
             await services.webhook_writer.stop()
             await services.identity.aclose()
@@ -271,6 +315,8 @@ def server_config(app: ASGIApp, host: str, port: int, speedups: Collection[str])
         server_header=False,
         lifespan="on",
         http=CorkedHttpToolsProtocol if "http" in speedups else "auto",
+        # the agent relay's websockets carry small protobuf messages: no per-connection compressor
+        ws_per_message_deflate=False,
     )
 
 
