@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 from types import TracebackType
 from typing import Any, Literal
 
@@ -138,6 +139,9 @@ class System:
         self.gateway: Gateway | None = None
         self.started = False
         """True once start() has begun: the stand-ins may be inspected."""
+        # the platform's agent key (agent tokens; LiveKit does not know it), made for this system
+        self.agent_token_secret = token_urlsafe(48)
+        self._service_port = 0
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -170,7 +174,7 @@ class System:
         self.tenant = Tenant(self.entra, platform_app_id=options.platform_app_id)
         self.otlp = self._stack.enter_context(OtlpStandIn())
         self.database_url = options.database_url or f"sqlite:///{self.workdir / 'lkps.db'}"
-        service_port = free_port()
+        service_port = self._service_port = free_port()
         self.livekit = self._stack.enter_context(
             LiveKitStandIn(
                 webhook_url=f"http://127.0.0.1:{service_port}/livekit/webhook",
@@ -209,6 +213,9 @@ class System:
             "LIVEKIT_URL": self.livekit.ws_url,
             "LIVEKIT_API_KEY": self.livekit.api_key,
             "LIVEKIT_API_SECRET": self.livekit.api_secret,
+            "LKPS_AGENT_TOKEN_SECRET": self.agent_token_secret,
+            # agents reach the relay directly, not through the gateway (which forwards only /api/*)
+            "LKPS_RELAY_URL": f"ws://127.0.0.1:{self._service_port}",
             "LKPS_DATABASE_URL": self.database_url,
             "LKPS_IDENTITY_MODE": self.options.identity_mode,
             **self.tenant.service_env(),
@@ -320,7 +327,10 @@ class System:
 
     def secrets(self) -> dict[str, str]:
         """Every secret the system holds, by name: none of them may appear in a log or a span."""
-        found = {"LIVEKIT_API_SECRET": self.livekit.api_secret}
+        found = {
+            "LIVEKIT_API_SECRET": self.livekit.api_secret,
+            "LKPS_AGENT_TOKEN_SECRET": self.agent_token_secret,
+        }
         for app in self.tenant.apps:
             if app.secret:
                 found[f"client secret of {app.display_name} ({app.app_id})"] = app.secret

@@ -169,15 +169,16 @@ def create_app(
     )
     services.relay_connections = Connections()
     services.relay_upstream = LiveKitUpstream(settings.livekit_url, minter, tls_context(settings))
+    statuses = AgentStatusStore(engine).statuses
     services.relay_monitor = LivenessMonitor(
         services.relay_connections,
-        AgentStatusStore(engine).statuses,
+        statuses,
         interval=settings.relay_check_interval,
         clock=clock,
     )
     relay = AgentRelay(
         verifier=AgentTokenVerifier(settings.agent_token_key_id, agent_secret),
-        registry=registry,
+        statuses=statuses,
         upstream=services.relay_upstream,
         connections=services.relay_connections,
         audit=services.audit,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 
@@ -101,7 +100,3 @@ class LivenessMonitor:
             await asyncio.gather(*ending, return_exceptions=True)
         self.closed += len(ending)
         return len(ending)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)

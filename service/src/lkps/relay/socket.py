@@ -20,15 +20,14 @@ from livekit.protocol import agent
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..domain.agents import AgentRegistry
 from ..domain.audit import JobAssigned, WorkerClosed, WorkerConnection
 from ..domain.ids import Ids
 from ..domain.times import utc
-from ..errors import ApiError
 from ..storage.audit_writer import AuditWriter
 from .agent_tokens import AgentClaims, AgentTokenError, AgentTokenVerifier
 from .binding import binding_refusal
 from .connections import INTERNAL_ERROR, POLICY_VIOLATION, SERVICE_RESTART, Connections, RelayConnection
+from .monitor import Statuses
 from .upstream import LiveKitUpstream, UpstreamRefusedError
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ _NORMAL = 1000
 @dataclass
 class AgentRelay:
     verifier: AgentTokenVerifier
-    registry: AgentRegistry
+    statuses: Statuses
     upstream: LiveKitUpstream
     connections: Connections
     audit: AuditWriter
@@ -58,20 +57,21 @@ class AgentRelay:
             log.info("worker connection refused: %s", exc.reason)
             await websocket.send_denial_response(PlainTextResponse(exc.reason, status_code=401))
             return
-        except ApiError as exc:
-            await websocket.send_denial_response(PlainTextResponse(exc.detail, status_code=exc.status))
-            return
         await websocket.accept()
         session = _Session(self, websocket, claims)
         await session.run()
 
     async def _check_not_revoked(self, claims: AgentClaims, now: float) -> None:
-        record = await self.registry.lookup(claims.agent_name, utc(now))
-        if (
-            record is not None
-            and record.revoked_at is not None
-            and record.revoked_at.timestamp() >= claims.issued_at
-        ):
+        """The agent's row as stored now (another replica or ``lkps agents revoke`` may have revoked it): read
+        per connection, not from the registry's cache. Should the database be down, the token stands, as
+        registrations do then; the monitor checks again once it is back."""
+        try:
+            status = (await self.statuses([claims.agent_name])).get(claims.agent_name)
+        except Exception as exc:
+            log.warning("relay could not read the agent's revocation", extra={"error": type(exc).__name__})
+            return
+        revoked_at = status.revoked_at if status is not None else None
+        if revoked_at is not None and revoked_at.timestamp() >= claims.issued_at:
             raise AgentTokenError(
                 "the agent was revoked after this token was issued: register again (the platform asks Entra"
                 " whether the agent may)"
