@@ -37,10 +37,17 @@ def _template(args: argparse.Namespace, work: Path) -> str:
     return template_bench.markdown(template_bench.run(args.template_runs, work))
 
 
+def _relay(args: argparse.Namespace, work: Path) -> str:
+    from bench import relay_bench
+
+    return relay_bench.markdown(relay_bench.run(args.relay_workers, args.relay_jobs, work))
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace, Path], str]] = {
     "service": _service,
     "sdk": _sdk,
     "template": _template,
+    "relay": _relay,
 }
 
 
@@ -78,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdk-runs", type=int, default=5, help="worker starts of each kind (default 5)")
     parser.add_argument(
         "--template-runs", type=int, default=3, help="bakes/test runs per answer set (default 3)"
+    )
+    parser.add_argument("--relay-workers", type=int, default=1000, help="idle relayed workers (default 1000)")
+    parser.add_argument(
+        "--relay-jobs", type=int, default=200, help="job requests timed each way (default 200)"
     )
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, request files)")

@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 REGISTER_TIMEOUT = 10.0
 _FORWARDED_PARAMS = ("protocol", "worker_token")
 _NORMAL = 1000
+# Worker messages never passed on: a second register (the name is bound once), and simulate_job, for which
+# livekit-server assigns the worker a job, with a room token, in any room the message names.
+_DROPPED = frozenset({"register", "simulate_job"})
+# LiveKit's messages are read only when they are a register answer or a job assignment: the first byte of a
+# ServerMessage is its one field's tag (field 1, register; field 3, assignment; length-delimited).
+_READ_TAGS = frozenset({0x0A, 0x1A})
 
 
 @dataclass
@@ -188,28 +194,33 @@ class _Session:
             data = message.get("bytes")
             if data is None:
                 continue  # LiveKit's protocol is binary; text frames are ignored there too
-            if self._dropped(data):
+            checked = self._checked(data)
+            if checked is None:
                 continue
             try:
-                await upstream.send_bytes(data)
+                await upstream.send_bytes(checked)
             except (ConnectionError, RuntimeError):
                 return
 
-    def _dropped(self, data: bytes) -> bool:
+    def _checked(self, data: bytes) -> bytes | None:
+        """The worker's message as LiveKit is to read it, or ``None`` to drop it. What goes on is the message
+        as parsed here, serialised again: never bytes another parser might read differently."""
         message = agent.WorkerMessage()
         try:
             message.ParseFromString(data)
         except Exception:
-            return False  # LiveKit decides what to do with it
-        which = message.WhichOneof("message")
-        if which in ("register", "simulate_job"):
-            log.warning(
-                "worker message dropped: %s",
-                which,
-                extra={"agent_entra_app_id": self._claims.agent_name, "worker_id": self.connection.worker_id},
-            )
-            return True
-        return False
+            which = "unparsable message"
+        else:
+            which = message.WhichOneof("message") or ""
+            if which not in _DROPPED:
+                # "" is a message this protocol version does not know: its unknown fields go on as they came
+                return message.SerializeToString()
+        log.warning(
+            "worker message dropped: %s",
+            which,
+            extra={"agent_entra_app_id": self._claims.agent_name, "worker_id": self.connection.worker_id},
+        )
+        return None
 
     async def _to_worker(self) -> None:
         upstream = self._upstream
@@ -229,6 +240,8 @@ class _Session:
             await self.close(code, "LiveKit closed the worker connection: reconnect")
 
     def _server_message(self, data: bytes) -> bytes:
+        if not data or data[0] not in _READ_TAGS:
+            return data
         message = agent.ServerMessage()
         try:
             message.ParseFromString(data)
