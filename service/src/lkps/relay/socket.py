@@ -140,7 +140,7 @@ class _Session:
             await self._pump()
         finally:
             relay.connections.remove(self.connection)
-            await self.close(SERVICE_RESTART, "the relay is stopping: reconnect")
+            await self.close(SERVICE_RESTART, "the relayed connection ended: reconnect")
             relay.audit.submit(
                 WorkerClosed(self.connection.id, utc(relay.clock()), self._close_code, self._close_reason)
             )
