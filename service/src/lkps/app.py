@@ -169,10 +169,11 @@ def create_app(
     )
     services.relay_connections = Connections()
     services.relay_upstream = LiveKitUpstream(settings.livekit_url, minter, tls_context(settings))
-    statuses = AgentStatusStore(engine).statuses
+    status_store = AgentStatusStore(engine)
+    statuses = status_store.statuses
     services.relay_monitor = LivenessMonitor(
         services.relay_connections,
-        statuses,
+        status_store.cutoff_candidates,
         interval=settings.relay_check_interval,
         clock=clock,
     )

@@ -1,4 +1,5 @@
-"""Connected agents' revocation and latest token expiry, read in one query for the relay's monitor."""
+"""Agents' revocation and latest token expiry as stored, for the relay: one agent when a worker connects, and
+in one query per round what the monitor must act on."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime as dt
 from collections.abc import Collection
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .schema import agents
@@ -35,3 +36,18 @@ class AgentStatusStore:
                 for row in await conn.execute(query):
                     out[row.entra_app_id] = AgentStatus(row.token_expires_at, row.revoked_at)
         return out
+
+    async def cutoff_candidates(
+        self, revoked_since: dt.datetime, expiring: Collection[str]
+    ) -> dict[str, AgentStatus]:
+        """In one statement: the agents revoked at or after ``revoked_since`` (few: revocations are rare), and
+        the rows of the agents in ``expiring`` (those whose known expiry has passed: few, and not every
+        connected agent, so the statement stays small however many workers are connected)."""
+        keys = sorted(expiring)[:_CHUNK]
+        condition = and_(agents.c.revoked_at.is_not(None), agents.c.revoked_at >= revoked_since)
+        if keys:
+            condition = or_(condition, agents.c.entra_app_id.in_(keys))
+        query = select(agents.c.entra_app_id, agents.c.token_expires_at, agents.c.revoked_at).where(condition)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query)
+            return {row.entra_app_id: AgentStatus(row.token_expires_at, row.revoked_at) for row in rows}
