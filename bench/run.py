@@ -37,6 +37,18 @@ def _template(args: argparse.Namespace, work: Path) -> str:
     return template_bench.markdown(template_bench.run(args.template_runs, work))
 
 
+def _scale(args: argparse.Namespace, work: Path) -> str:
+    from bench import scale_bench
+
+    return scale_bench.markdown(scale_bench.run(args.duration, args.scale_runs, work))
+
+
+def _images(args: argparse.Namespace, work: Path) -> str:
+    from bench import image_bench
+
+    return image_bench.markdown(image_bench.run(args.image_runs, work))
+
+
 def _relay(args: argparse.Namespace, work: Path) -> str:
     from bench import relay_bench
 
@@ -47,6 +59,8 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Path], str]] = {
     "service": _service,
     "sdk": _sdk,
     "template": _template,
+    "scale": _scale,
+    "images": _images,
     "relay": _relay,
 }
 
@@ -85,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdk-runs", type=int, default=5, help="worker starts of each kind (default 5)")
     parser.add_argument(
         "--template-runs", type=int, default=3, help="bakes/test runs per answer set (default 3)"
+    )
+    parser.add_argument(
+        "--scale-runs", type=int, default=3, help="runs of each replica set in the scale part (default 3)"
+    )
+    parser.add_argument(
+        "--image-runs", type=int, default=1, help="cold and warm builds of both images (default 1)"
     )
     parser.add_argument("--relay-workers", type=int, default=1000, help="idle relayed workers (default 1000)")
     parser.add_argument(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 import socket
-import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from pathlib import Path
 
 from bench.processes import (
     PYTHON,
-    REPO,
     Child,
     clean_environment,
     free_port,
@@ -30,9 +28,7 @@ from bench.processes import (
 from livekit_platform_testing.entra import EntraStandIn
 from livekit_platform_testing.livekit import LiveKitStandIn
 from livekit_platform_testing.tenant import App, Tenant
-
-sys.path.insert(0, str(REPO / "tests"))
-from support.postgres import PostgresCluster  # type: ignore[import-not-found]
+from tests.support.postgres import PostgresCluster
 
 API_KEY = "APIbench" + secrets.token_hex(8)
 API_SECRET = secrets.token_urlsafe(48)

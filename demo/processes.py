@@ -27,12 +27,21 @@ def clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(_MACHINE_PREFIXES)}
 
 
-def wait_for(predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.1) -> None:
-    """Poll until ``predicate()`` is truthy; ``TimeoutError`` naming ``what`` otherwise."""
+def wait_for(
+    predicate: Callable[[], object],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
+    output: Callable[[], str] | None = None,
+) -> None:
+    """Poll until ``predicate()`` is truthy; ``TimeoutError`` naming ``what`` otherwise (with the tail of
+    ``output()``, a process's output, when given)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout:.0f}s")
+            tail = f"; output:\n{output()[-4000:]}" if output is not None else ""
+            raise TimeoutError(f"{what} did not happen within {timeout:.0f}s{tail}")
         time.sleep(interval)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +16,7 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from support.postgres import PostgresCluster
+from tests.support.postgres import PostgresCluster
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -49,6 +46,30 @@ def _is_loopback_host(host: Any) -> bool:
         return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
     except ValueError:
         return False
+
+
+# Markers by what a test needs (registered in pyproject.toml): by the fixtures it uses, anywhere in the suite,
+# and by its folder. `make test-fast` runs the tests that have none of them.
+_FIXTURE_MARKERS = {
+    "postgres": "postgres",  # the session's cluster, directly or through db_url, pg_url, ...
+    "start_agent": "worker",  # tests/sdk: an SDK agent as a `start` subprocess
+    "rig": "worker",  # tests/testing/test_livekit_standin.py: a plain livekit-agents worker subprocess
+}
+_FOLDER_MARKERS = {
+    "e2e": ("worker", "postgres"),
+    "template": ("template",),
+    "image": ("worker", "template"),
+}
+_TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = {marker for fixture, marker in _FIXTURE_MARKERS.items() if fixture in item.fixturenames}
+        folder = item.path.relative_to(_TESTS).parts[0] if item.path.is_relative_to(_TESTS) else ""
+        names.update(_FOLDER_MARKERS.get(folder, ()))
+        for name in sorted(names):
+            item.add_marker(name)
 
 
 @pytest.fixture(autouse=True)

@@ -8,74 +8,42 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 from cookiecutter.main import cookiecutter
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from docker_cli import Docker
-from netns import network_namespace
-from wheelhouse import Target, locked_pins, probe_target, wheelhouse
 
 from livekit_platform_testing.entra import EntraStandIn
 from livekit_platform_testing.livekit import LiveKitStandIn
 from livekit_platform_testing.platform import PlatformStandIn
 from livekit_platform_testing.tenant import Tenant
-
-REPO = Path(__file__).resolve().parents[2]
-DEFAULTS: dict[str, Any] = json.loads((REPO / "cookiecutter.json").read_text(encoding="utf-8"))
-# The vendored SDK (and stand-ins) sit inside the build context; the package source would point outside it.
-TENANT_ID = "5d3c2b1a-0f9e-4d8c-b7a6-958473625140"
-AGENT_APP_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-PLATFORM_APP_ID = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
-# Identity and URL answers have no defaults in the template: given explicitly, as a team must.
-ANSWERS = {
-    "sdk_source": "vendored",
-    "plugins": "openai",
-    "telemetry_exporter": "none",
-    "ci_system": "none",
-    "owner_contact": "voice-agents@contoso.com",
-    "codeowners": "@contoso/voice-agents",
-    "entra_tenant_id": TENANT_ID,
-    "agent_entra_app_id": AGENT_APP_ID,
-    "platform_app_id": PLATFORM_APP_ID,
-    "platform_url_nonprod": "https://voice-platform.nonprod.contoso.com",
-    "platform_url_prod": "https://voice-platform.contoso.com",
-    "container_registry": "contosoagents.azurecr.io",
-}
-TOKEN_DIR_IN_POD = "/var/run/secrets/azure/tokens"
-CA_IN_POD = "/etc/ssl/private-ca/stand-in-ca.pem"
-# What the measurements of this run were (printed at the end of the session).
-BENCH: dict[str, str] = {}
-
-
-def required_env(name: str, meaning: str) -> str:
-    value = os.environ.get(name, "")
-    if not value:
-        pytest.fail(
-            f"{name} is not set ({meaning}): run these tests with `make test-image`, which starts the engine"
-        )
-    return value
-
-
-@dataclass(frozen=True)
-class Engine:
-    docker: Docker
-    base_image: str
-    netns: Path
-    cache: Path
+from tests.support.docker import Docker
+from tests.support.image import (
+    AGENT_APP_ID,
+    ANSWERS,
+    BENCH,
+    DEFAULTS,
+    MEASURED,
+    PLATFORM_APP_ID,
+    TENANT_ID,
+    AgentContainer,
+    AgentImage,
+    AgentRepo,
+    Engine,
+    OfflineStack,
+    build_requirements,
+    required_env,
+    run_uv,
+)
+from tests.support.netns import network_namespace
+from tests.support.paths import REPO
+from tests.support.tools import uv_binary
+from tests.support.wheelhouse import Target, locked_pins, probe_target, wheelhouse
 
 
 @pytest.fixture(scope="session")
@@ -110,30 +78,6 @@ def target(engine: Engine) -> Target:
     return probe_target(engine.docker, engine.base_image)
 
 
-def uv_binary() -> str:
-    found = os.environ.get("UV") or shutil.which("uv")
-    if not found:
-        pytest.fail("uv is not installed: run `make sync`")
-    return found
-
-
-def run_uv(args: list[str], cwd: Path, timeout: float = 600) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-    result = subprocess.run(
-        [uv_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=timeout
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"`uv {' '.join(args)}` in {cwd} failed:\n{result.stderr[-3000:]}")
-
-
-@dataclass(frozen=True)
-class AgentRepo:
-    path: Path
-    slug: str
-    package: str
-
-
 @pytest.fixture(scope="session")
 def agent_repo(tmp_path_factory: pytest.TempPathFactory, target: Target) -> AgentRepo:
     """The template baked for the base image's Python, locked (from PyPI) as `make setup` would."""
@@ -163,16 +107,6 @@ def agent_repo(tmp_path_factory: pytest.TempPathFactory, target: Target) -> Agen
     return AgentRepo(project, project.name, package)
 
 
-def build_requirements(repo: AgentRepo) -> list[str]:
-    """uv (the version the Dockerfile pins) and the build backends of the project and what it vendors."""
-    pinned = re.search(r"^ARG UV_VERSION=(\S+)$", (repo.path / "Dockerfile").read_text(), re.MULTILINE)
-    assert pinned, "the Dockerfile has no `ARG UV_VERSION=...` line"
-    requirements = [f"uv=={pinned.group(1)}"]
-    for pyproject in (repo.path / "pyproject.toml", *repo.path.glob("vendor/*/pyproject.toml")):
-        requirements += tomllib.loads(pyproject.read_text())["build-system"]["requires"]
-    return sorted(set(requirements))
-
-
 @pytest.fixture(scope="session")
 def offline_context(agent_repo: AgentRepo, target: Target, engine: Engine) -> AgentRepo:
     """The repo with wheels/ filled as wheels/README.md says; a wheelhouse per lock is kept between runs."""
@@ -188,14 +122,6 @@ def offline_context(agent_repo: AgentRepo, target: Target, engine: Engine) -> Ag
     seconds = time.monotonic() - started
     BENCH["wheels"] = f"{len(wheels)} wheels, {size / 1e6:.0f} MB, ready in {seconds:.0f} s (set {key})"
     return agent_repo
-
-
-@dataclass(frozen=True)
-class AgentImage:
-    tag: str
-    repo: AgentRepo
-    build_seconds: float
-    size_bytes: int
 
 
 @pytest.fixture(scope="session")
@@ -222,23 +148,16 @@ def agent_image(engine: Engine, offline_context: AgentRepo) -> AgentImage:
     steps = stage.stdout.count("\nStep ") + final.stdout.count("\nStep ")
     cached = stage.stdout.count("Using cache") + final.stdout.count("Using cache")
     BENCH["image"] = f"{tag}: {size / 1e6:.0f} MB, built in {seconds:.0f} s ({cached}/{steps} steps cached)"
+    MEASURED["agent"] = {"size_bytes": size, "build_seconds": seconds, "steps": steps, "cached": cached}
     return AgentImage(tag, offline_context, seconds, size)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, line in BENCH.items():
         terminalreporter.write_line(f"image bench: {name}: {line}")
-
-
-@dataclass
-class OfflineStack:
-    """Entra, LiveKit and the platform stand-ins, serving inside the engine's network namespace."""
-
-    entra: EntraStandIn
-    livekit: LiveKitStandIn
-    platform: PlatformStandIn
-    token_dir: Path
-    ca_file: Path
+    target = os.environ.get("IMAGE_BENCH_FILE")
+    if target:
+        Path(target).write_text(json.dumps(MEASURED, indent=2), encoding="utf-8")
 
 
 @pytest.fixture
@@ -267,26 +186,6 @@ def stack(engine: Engine, agent_repo: AgentRepo, tmp_path: Path) -> Iterator[Off
         shutil.copyfile(entra.ca_file, ca_file)
         ca_file.chmod(0o644)
         yield OfflineStack(entra, livekit, platform, token_dir, ca_file)
-
-
-@dataclass
-class AgentContainer:
-    docker: Docker
-    name: str
-
-    def logs(self) -> str:
-        result = self.docker.run("logs", self.name, check=False)
-        return (result.stdout + result.stderr)[-6000:]
-
-    def exec(self, *command: str) -> str:
-        return self.docker.output("exec", self.name, *command)
-
-    def stop(self, grace: int) -> tuple[float, int]:
-        """`docker stop -t grace` (SIGTERM to PID 1, SIGKILL after grace); seconds taken and exit code."""
-        started = time.monotonic()
-        self.docker.run("stop", "--time", str(grace), self.name, timeout=grace + 60)
-        elapsed = time.monotonic() - started
-        return elapsed, int(self.docker.output("inspect", "--format", "{{.State.ExitCode}}", self.name))
 
 
 @pytest.fixture

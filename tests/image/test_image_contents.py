@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import AgentImage, Engine
+
+from tests.support.image import AgentImage, Engine
 
 # the first test builds the image (minutes on a cold machine)
 pytestmark = pytest.mark.timeout(1800)

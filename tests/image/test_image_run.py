@@ -8,7 +8,8 @@ import urllib.request
 from collections.abc import Callable
 
 import pytest
-from conftest import (
+
+from tests.support.image import (
     AGENT_APP_ID,
     CA_IN_POD,
     PLATFORM_APP_ID,
@@ -19,7 +20,7 @@ from conftest import (
     Engine,
     OfflineStack,
 )
-from netns import network_namespace
+from tests.support.netns import network_namespace
 
 pytestmark = pytest.mark.timeout(1800)
 

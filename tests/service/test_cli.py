@@ -14,10 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from service_helpers import API_SECRET, free_port, gateway_headers, new_agent_id, service_env
 
+from demo.processes import free_port
 from livekit_platform_testing.livekit import LiveKitStandIn
 from lkps.speedups import SPEEDUPS
+from tests.support.service import API_SECRET, gateway_headers, new_agent_id, service_env
 
 
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:

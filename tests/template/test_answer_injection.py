@@ -20,12 +20,14 @@ import cruft
 import pytest
 import tomllib
 import yaml
-from conftest import REPO, REQUIRED_ANSWERS, SDK_DIR, TOOLS_BIN, Baker, load_extension
 from cookiecutter.main import cookiecutter
 from hypothesis import given
 from hypothesis import strategies as st
 from jinja2 import Environment
-from template_release import TemplateRepo, init_project
+
+from tests.support.baking import REQUIRED_ANSWERS, Baker, load_extension
+from tests.support.paths import REPO, SDK_DIR, TOOLS_BIN
+from tests.support.template_repo import GIT_ENV, TemplateRepo, init_project
 
 jinja = load_extension()
 
@@ -158,8 +160,6 @@ def tamper(project: Path, **answers: Any) -> None:
 
 
 def git_env() -> dict[str, str]:
-    from template_release import GIT_ENV
-
     return {**os.environ, **GIT_ENV}
 
 

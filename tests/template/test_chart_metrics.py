@@ -18,14 +18,16 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, Baked, tool
 from prometheus_client.parser import text_string_to_metric_families
-from test_matrix import helm_template
 
+from demo.processes import free_port
 from livekit_platform_testing.entra import EntraStandIn
 from livekit_platform_testing.livekit import LiveKitStandIn
 from livekit_platform_testing.platform import PlatformStandIn
 from livekit_platform_testing.tenant import Tenant
+from tests.support.baking import Baked, helm_template
+from tests.support.paths import REPO
+from tests.support.tools import tool
 
 AGENT = REPO / "tests" / "sdk" / "agents" / "platform_agent.py"
 ALL_ON = ",".join(
@@ -122,14 +124,6 @@ def baked(matrix_bakes: dict[str, Baked]) -> Baked:
 
 
 # -- a real worker's metrics ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -13,7 +13,10 @@ import subprocess
 from typing import Any
 
 import pytest
-from conftest import REPO, TOOLS_BIN, Baked, tool
+
+from tests.support.baking import Baked
+from tests.support.paths import REPO, TOOLS_BIN
+from tests.support.tools import tool
 
 ARTEFACTS = ("Dockerfile", "charts", "infra", ".github", "azure-pipelines.yml")
 # Bicep's `extension` statement (Bicep 0.30) postdates checkov's Bicep parser (pycep): that one line is left

@@ -8,14 +8,15 @@ cheaper static checks in test_matrix.py cover the whole matrix.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REQUIRED_ANSWERS, SDK_DIR, uv_binary
-from template_release import TemplateRepo, init_project
+
+from tests.support.baking import REQUIRED_ANSWERS
+from tests.support.generated_repo import run
+from tests.support.paths import SDK_DIR
+from tests.support.template_repo import TemplateRepo, init_project
 
 # The default answers (the SDK from the template's git tag) run in test_sdk_sources.py, from the getting-
 # started commands; `package` runs there too, against a real index.
@@ -32,31 +33,6 @@ REPRESENTATIVE = {
         "agent_identity": "managed_identity",
     },
 }
-
-
-def generated_env() -> dict[str, str]:
-    # the generated repo gets a clean slate: no workspace venv, no machine LiveKit/Azure/OTEL settings, and no
-    # pyenv pin inherited from a shim (the generated .python-version must pick the interpreter)
-    drop = (
-        "LIVEKIT_",
-        "AZURE_",
-        "OTEL_",
-        "VIRTUAL_ENV",
-        "UV_PROJECT_ENVIRONMENT",
-        "PYENV_VERSION",
-        "PYENV_DIR",
-    )
-    env = {key: value for key, value in os.environ.items() if not key.startswith(drop)}
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-    # `make` finds the same uv the tests use
-    env["PATH"] = f"{Path(uv_binary()).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def run(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, cwd=cwd, env=generated_env(), capture_output=True, text=True, check=False, timeout=timeout
-    )
 
 
 @pytest.fixture(scope="module")

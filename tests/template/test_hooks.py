@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 import tomllib
-from conftest import REPO, REQUIRED_ANSWERS, SDK_DIR, Baker, load_hook
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
+
+from tests.support.baking import REQUIRED_ANSWERS, Baker, load_hook
+from tests.support.paths import REPO, SDK_DIR
 
 pre_gen = load_hook("pre_gen_project")
 post_gen = load_hook("post_gen_project")

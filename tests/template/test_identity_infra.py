@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -24,9 +23,6 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, REQUIRED_ANSWERS, Baked, Baker, tool
-
-sys.path.insert(0, str(REPO))  # the `demo` package: the whole-system harness `make demo` uses
 
 from demo.processes import free_port, wait_for
 from demo.run import http_status, install, python_answer
@@ -34,6 +30,9 @@ from demo.system import System, SystemOptions
 from livekit_platform_testing.entra import EntraStandIn
 from livekit_platform_testing.tenant import SESSION_ROLE, App, WorkloadIdentity
 from lkps.settings import Settings
+from tests.support.baking import REQUIRED_ANSWERS, Baked, Baker
+from tests.support.paths import REPO
+from tests.support.tools import tool
 
 GRAPH_EXTENSION = "extension microsoftGraphV1"
 CLIENTS = ("3a4b5c6d-7e8f-4a9b-8c0d-1e2f3a4b5c6d", "4b5c6d7e-8f9a-4b0c-9d1e-2f3a4b5c6d7e")

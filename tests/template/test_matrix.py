@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import MATRIX, MATRIX_IDS, REQUIRED_ANSWERS, Baked, tool
-from template_matrix import CHOICES, all_pairs, pairs_of
+
+from tests.support.baking import REQUIRED_ANSWERS, Baked, helm_template
+from tests.support.template_matrix import CHOICES, MATRIX, MATRIX_IDS, all_pairs, pairs_of
+from tests.support.tools import tool
 
 UNRENDERED = re.compile(r"\{\{\s*cookiecutter|\{%|cookiecutter\.")
 VALUES_FILES = ("values-nonprod.yaml", "values-prod.yaml")
@@ -73,30 +74,6 @@ def test_only_the_chosen_options_files_exist(baked: Baked) -> None:
     }
     assert plugin_imports[str(answers["plugins"])] in agent
     assert ("configure_azure_monitor()" in agent) == (answers["telemetry_exporter"] == "azure_monitor")
-
-
-@cache
-def helm_template(
-    chart: Path, namespace: str, values_file: str, *extra: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            tool("helm"),
-            "template",
-            "agent",
-            str(chart),
-            "--namespace",
-            namespace,
-            "-f",
-            str(chart / "values.yaml"),
-            "-f",
-            str(chart / values_file),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def manifests(baked: Baked, values_file: str) -> dict[str, dict[str, Any]]:

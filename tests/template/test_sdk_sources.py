@@ -19,7 +19,6 @@ import hashlib
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,9 +31,13 @@ from typing import Any
 import pytest
 import tomllib
 import yaml
-from conftest import REPO, REQUIRED_ANSWERS, uv_binary
-from template_release import GIT_ENV, TemplateRepo, git
-from test_generated_repo import generated_env
+
+from demo.processes import free_port
+from tests.support.baking import REQUIRED_ANSWERS
+from tests.support.generated_repo import generated_env
+from tests.support.paths import REPO
+from tests.support.template_repo import GIT_ENV, TemplateRepo, git
+from tests.support.tools import uv_binary
 
 VERSION: str = json.loads((REPO / "cookiecutter.json").read_text())["_template_version"]
 SLUG = "support-assistant"
@@ -65,13 +68,6 @@ def run(args: list[str], cwd: Path, timeout: float, **env: str) -> subprocess.Co
         check=False,
         timeout=timeout,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def lock_entry(repo: Path, name: str) -> dict[str, Any]:

@@ -20,10 +20,13 @@ import cruft
 import pytest
 import tomllib
 import yaml
-from conftest import REPO, REQUIRED_ANSWERS, Baker, uv_binary
 from cookiecutter.main import cookiecutter
-from template_release import TEMPLATE_DIR, TemplateRepo, commit_all, git, init_project
-from test_generated_repo import run
+
+from tests.support.baking import REQUIRED_ANSWERS, Baker
+from tests.support.generated_repo import run
+from tests.support.paths import REPO
+from tests.support.template_repo import TEMPLATE_DIR, TemplateRepo, commit_all, git, init_project
+from tests.support.tools import uv_binary
 
 # The one way to create a repo, as README.md, docs/getting-started.md and docs/upgrading.md give it.
 CREATE = "uvx --from cruft==2.16.0 cruft create <template git URL> --checkout vX.Y.Z"

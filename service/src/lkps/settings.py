@@ -347,11 +347,13 @@ class Settings(EnvSettings):
         json_schema_extra={"group": _TOKENS, "unit": "seconds"},
     )
     participant_token_ttl: int = Field(
-        3600,
+        300,
         ge=60,
-        le=86400,
+        le=900,
         validation_alias="LKPS_PARTICIPANT_TOKEN_TTL",
-        description="Lifetime of a client's participant token.",
+        description="Lifetime of a client's participant token: the time to join. LiveKit refreshes a "
+        "connected participant's token itself; a token not yet used can recreate the room and dispatch the "
+        "agent again until it expires, so it is short and capped at 15 minutes.",
         json_schema_extra={"group": _TOKENS, "unit": "seconds"},
     )
     registry_cache_ttl: float = Field(
@@ -386,6 +388,15 @@ class Settings(EnvSettings):
         le=600,
         validation_alias="LKPS_AUDIT_FLUSH_TIMEOUT",
         description="How long shutdown waits for the audit queue to drain.",
+        json_schema_extra={"group": _TOKENS, "unit": "seconds"},
+    )
+    audit_stuck_after: float = Field(
+        60.0,
+        ge=0.1,
+        le=3600,
+        validation_alias="LKPS_AUDIT_STUCK_AFTER",
+        description="How long one audit batch may stay unwritten (retried, or waiting on a lock) before "
+        "`GET /api/health` answers 503 with reason `audit`.",
         json_schema_extra={"group": _TOKENS, "unit": "seconds"},
     )
     webhook_batch_size: int = Field(

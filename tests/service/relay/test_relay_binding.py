@@ -13,7 +13,11 @@ import httpx
 import pytest
 from livekit import api
 from livekit.protocol import agent
-from service_helpers import (
+
+from livekit_platform_testing.livekit import LiveKitStandIn
+from lkps.settings import Settings
+from tests.support.raw_worker import RawWorker
+from tests.support.service import (
     API_KEY,
     API_SECRET,
     client_headers,
@@ -22,10 +26,6 @@ from service_helpers import (
     new_agent_id,
     served_app,
 )
-from support.raw_worker import RawWorker
-
-from livekit_platform_testing.livekit import LiveKitStandIn
-from lkps.settings import Settings
 
 
 async def register(client: httpx.AsyncClient, agent_id: str) -> dict[str, str]:

@@ -19,7 +19,13 @@ import aiohttp
 import httpx
 import pytest
 from livekit.protocol import agent
-from service_helpers import (
+
+from livekit_platform_testing.livekit import LiveKitStandIn
+from lkps.revocation import UnknownAgentError, revoke_agent
+from lkps.settings import Settings
+from lkps.speedups import spelled
+from tests.support.raw_worker import RawWorker
+from tests.support.service import (
     client_headers,
     fetch_rows,
     gateway_headers,
@@ -27,12 +33,6 @@ from service_helpers import (
     served_app,
     service_env,
 )
-from support.raw_worker import RawWorker
-
-from livekit_platform_testing.livekit import LiveKitStandIn
-from lkps.revocation import UnknownAgentError, revoke_agent
-from lkps.settings import Settings
-from lkps.speedups import spelled
 
 
 class Clock:

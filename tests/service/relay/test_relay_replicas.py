@@ -10,12 +10,12 @@ import datetime as dt
 
 import aiohttp
 import httpx
-from service_helpers import client_headers, fetch_rows, gateway_headers, new_agent_id, served_app
-from support.raw_worker import RawWorker
 
 from livekit_platform_testing.livekit import LiveKitStandIn
 from lkps.revocation import revoke_agent
 from lkps.settings import Settings
+from tests.support.raw_worker import RawWorker
+from tests.support.service import client_headers, fetch_rows, gateway_headers, new_agent_id, served_app
 
 
 async def register(client: httpx.AsyncClient, agent_id: str) -> dict[str, str]:

@@ -109,7 +109,11 @@ class AgentRegistration:
         try:
             return self.ids.canonical(caller.client_id)
         except ValueError:
-            raise bad_request(f"{field} is not an Entra app (client) ID: it must be a GUID", field) from None
+            raise bad_request(
+                f"{field} is not an Entra app (client) ID: it must be a GUID in its standard form (8-4-4-4-12"
+                " hex digits)",
+                field,
+            ) from None
 
 
 def _enforce_client_authz(body: dict[str, Any]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from ..domain.ids import GUID
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -127,7 +128,7 @@ def document() -> dict[str, Any]:
                             {"$ref": "#/components/schemas/WebhookResponse"}, "Stored (or a duplicate)."
                         ),
                         "401": _error("Missing or invalid signature, or the body does not match its hash."),
-                        "413": _error("The body exceeds 64 KiB."),
+                        "413": _error("The body exceeds 1 MiB."),
                         "503": _error("The event could not be stored; LiveKit retries it."),
                     },
                 }
@@ -170,7 +171,7 @@ def document() -> dict[str, Any]:
                     "required": ["status", "reason", "timestamp"],
                     "properties": {
                         "status": {"const": "unhealthy"},
-                        "reason": {"enum": ["database", "livekit"]},
+                        "reason": {"enum": ["database", "livekit", "audit"]},
                         "timestamp": {"type": "string", "format": "date-time"},
                     },
                 },
@@ -205,11 +206,17 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["agent_entra_app_id"],
                     "properties": {
-                        "agent_entra_app_id": {"type": "string", "format": "uuid"},
+                        "agent_entra_app_id": {
+                            "type": "string",
+                            "format": "uuid",
+                            "pattern": f"^{GUID.pattern}$",
+                            "description": "A GUID in its standard 8-4-4-4-12 form (either case).",
+                        },
                         "metadata": {
                             "type": "object",
                             "maxProperties": 50,
-                            "description": "Forwarded to the agent as job metadata; at most 10 KiB as JSON.",
+                            "description": "Forwarded to the agent as job metadata; at most 10 KiB as JSON,"
+                            " nested at most 32 levels, integers within the 64-bit range.",
                         },
                     },
                 },

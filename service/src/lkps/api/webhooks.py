@@ -11,7 +11,7 @@ from starlette.responses import Response
 from ..auth.webhooks import WebhookVerifier
 from ..domain.events import HANDLED_EVENTS, stored_event
 from ..storage.webhook_writer import WebhookWriter
-from .body import read_body
+from .body import MAX_WEBHOOK_BODY_BYTES, read_body
 from .responses import JsonResponse
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ class LiveKitWebhooks:
     json: JsonResponse
 
     async def receive(self, request: Request) -> Response:
-        body = await read_body(request)
+        body = await read_body(request, MAX_WEBHOOK_BODY_BYTES)
         item = stored_event(self.verifier.verify(body, request.headers.get("authorization")))
         if item.event not in HANDLED_EVENTS:
             return self.json({"status": "ignored", "event": item.event})

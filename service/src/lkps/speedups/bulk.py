@@ -1,6 +1,6 @@
 """Speedup ``bulk``: on PostgreSQL, each batch the service writes is one statement with the batch as one JSON
 parameter (:mod:`lkps.speedups.array_rows`), instead of :class:`lkps.storage.writes.SqlWrites`' SQLAlchemy
-statements; tests/service/test_speedups_bulk.py holds the two to the same rows for any batching.
+statements; tests/service/speedups/test_bulk.py holds the two to the same rows for any batching.
 
 Webhook batches go further: one statement stores the events and merges their facts, it is its own
 transaction (no ``BEGIN``/``COMMIT`` round trips), and the writer keeps its connection between batches.

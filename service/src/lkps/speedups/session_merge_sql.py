@@ -1,7 +1,7 @@
 """Part of speedup ``bulk``: :meth:`SessionFacts.merge` and :attr:`SessionFacts.status` written in SQL, so
 that a batch of facts is one PostgreSQL statement and concurrent writers (replicas) need no lock:
 ``ON CONFLICT DO UPDATE`` evaluates the merge against the latest committed row.
-tests/service/test_speedups_bulk.py holds the two versions to the same results.
+tests/service/speedups/test_bulk.py holds the two versions to the same results.
 """
 
 from __future__ import annotations

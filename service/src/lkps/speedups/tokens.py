@@ -2,7 +2,7 @@
 prepared claims.
 
 Building livekit-api's claim set costs more than the whole HTTP stack (dataclass and protobuf conversion on
-every call); the claims here are the same JSON, built from plain dicts (tests/service/test_speedups_tokens.py
+every call); the claims here are the same JSON, built from plain dicts (tests/service/speedups/test_tokens.py
 holds them to livekit-api's). ``jwt.encode`` itself re-validates the key (PEM/SSH/DER probes) and
 re-serialises the constant header on every call, which is most of its ~75 µs: the key is checked once with
 PyJWT's own ``HMACAlgorithm``, the header encoded once and the claims serialised with orjson. Each signature
