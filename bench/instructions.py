@@ -197,6 +197,7 @@ def measure(
             LIVEKIT_URL="ws://127.0.0.1:9",  # never dialled: register mints and audits, webhooks come in
             LIVEKIT_API_KEY=API_KEY,
             LIVEKIT_API_SECRET=API_SECRET,
+            LKPS_AGENT_TOKEN_SECRET="lkps-bench-agent-key-" + "a" * 40,
             LKPS_DATABASE_URL=cluster.create_database("lkps_instructions"),
             LKPS_IDENTITY_MODE="gateway",
             LKPS_GATEWAY_SHARED_SECRET=GATEWAY_SECRET,

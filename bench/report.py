@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-SECTIONS = ("service", "sdk", "template", "scale", "images")
+SECTIONS = ("service", "sdk", "template", "scale", "images", "relay")
 
 INTRO = """# Benchmarks
 
 Written by `make bench` (`bench/run.py`); do not edit by hand between the markers. `make bench BENCH=service`
-(or `sdk`, `template`, or a comma-separated list) re-runs one part and replaces only its section.
+(or `sdk`, `template`, `relay`, or a comma-separated list) re-runs one part and replaces only its section.
 
 Rules these numbers follow: they come from `make bench`, never from the test suite (no test asserts a timing);
 every figure is the median of several runs, shown next to each run's value; every ratio compares two things

@@ -49,12 +49,19 @@ def _images(args: argparse.Namespace, work: Path) -> str:
     return image_bench.markdown(image_bench.run(args.image_runs, work))
 
 
+def _relay(args: argparse.Namespace, work: Path) -> str:
+    from bench import relay_bench
+
+    return relay_bench.markdown(relay_bench.run(args.relay_workers, args.relay_jobs, work))
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace, Path], str]] = {
     "service": _service,
     "sdk": _sdk,
     "template": _template,
     "scale": _scale,
     "images": _images,
+    "relay": _relay,
 }
 
 
@@ -98,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--image-runs", type=int, default=1, help="cold and warm builds of both images (default 1)"
+    )
+    parser.add_argument("--relay-workers", type=int, default=1000, help="idle relayed workers (default 1000)")
+    parser.add_argument(
+        "--relay-jobs", type=int, default=200, help="job requests timed each way (default 200)"
     )
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, request files)")

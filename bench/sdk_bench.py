@@ -96,6 +96,7 @@ def sdk_stack(log_dir: Path) -> Iterator[SdkStack]:
                 LIVEKIT_URL=livekit.ws_url,
                 LIVEKIT_API_KEY=api_key,
                 LIVEKIT_API_SECRET=api_secret,
+                LKPS_AGENT_TOKEN_SECRET=secrets.token_urlsafe(48),
                 LKPS_DATABASE_URL=f"sqlite:///{database}",
                 LKPS_MIGRATE_ON_START="true",
                 LKPS_IDENTITY_MODE="entra",

@@ -120,6 +120,7 @@ def running_stack(
             "LIVEKIT_URL": livekit.ws_url,
             "LIVEKIT_API_KEY": API_KEY,
             "LIVEKIT_API_SECRET": API_SECRET,
+            "LKPS_AGENT_TOKEN_SECRET": "lkps-bench-agent-key-" + "a" * 40,
             "LKPS_DATABASE_URL": database_url,
             "LKPS_GATEWAY_SHARED_SECRET": GATEWAY_SECRET,
             **tenant.service_env(),

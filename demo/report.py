@@ -128,8 +128,8 @@ def _system_sections(system: System, facts: DemoFacts) -> list[str]:
     for c in connections:
         assert c.claims is not None
         lines.append(
-            f"  worker connected to LiveKit at {_time(c.at)} with the token of {c.claims.identity}"
-            f" (expires {_time(c.claims.expires_at)})"
+            f"  worker connected to LiveKit through the platform's relay at {_time(c.at)} as"
+            f" {c.claims.identity} (the relay's LiveKit token, expires {_time(c.claims.expires_at)})"
         )
 
     if facts.job_id:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 from types import TracebackType
 from typing import Any, Literal
 
@@ -152,6 +153,9 @@ class System:
         self.gateway_secret = secrets.token_urlsafe(48)
         self.started = False
         """True once start() has begun: the stand-ins may be inspected."""
+        # the platform's agent key (agent tokens; LiveKit does not know it), made for this system
+        self.agent_token_secret = token_urlsafe(48)
+        self._service_port = 0
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -189,6 +193,7 @@ class System:
         ports = [free_port() for _ in range(options.replicas)]
         balancer_port = free_port() if options.replicas > 1 else None
         front_port = balancer_port or ports[0]
+        self._service_port = front_port  # agents reach the relay where they reach the service
         self.livekit = self._stack.enter_context(
             LiveKitStandIn(
                 webhook_url=f"http://127.0.0.1:{front_port}/livekit/webhook",
@@ -249,6 +254,9 @@ class System:
             "LIVEKIT_URL": self.livekit.ws_url,
             "LIVEKIT_API_KEY": self.livekit.api_key,
             "LIVEKIT_API_SECRET": self.livekit.api_secret,
+            "LKPS_AGENT_TOKEN_SECRET": self.agent_token_secret,
+            # agents reach the relay directly, not through the gateway (which forwards only /api/*)
+            "LKPS_RELAY_URL": f"ws://127.0.0.1:{self._service_port}",
             "LKPS_DATABASE_URL": self.database_url,
             "LKPS_IDENTITY_MODE": self.options.identity_mode,
             **self._gateway_env(),
@@ -361,7 +369,10 @@ class System:
 
     def secrets(self) -> dict[str, str]:
         """Every secret the system holds, by name: none of them may appear in a log or a span."""
-        found = {"LIVEKIT_API_SECRET": self.livekit.api_secret}
+        found = {
+            "LIVEKIT_API_SECRET": self.livekit.api_secret,
+            "LKPS_AGENT_TOKEN_SECRET": self.agent_token_secret,
+        }
         if self.options.identity_mode == "gateway":
             found["LKPS_GATEWAY_SHARED_SECRET"] = self.gateway_secret
         for app in self.tenant.apps:

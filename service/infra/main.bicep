@@ -37,6 +37,7 @@ param keyVaultSecretNames array = [
   'livekit-api-key'
   'livekit-api-secret'
   'lkps-database-url'
+  'lkps-agent-token-secret'
 ]
 
 @description('Tags on the created identity.')

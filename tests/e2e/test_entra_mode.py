@@ -105,7 +105,9 @@ def test_the_worker_keeps_its_job_while_the_platform_is_down_across_a_renewal_th
     system.livekit.wait_for_job_status(job_id, "JS_RUNNING", timeout=60)
     before = len(deployment.registrations())
     logged = len(deployment.agent.output)
-
+    # The worker's connection goes through the service's relay, so it drops with the (only) replica; the job
+    # runs on in its room, as livekit-server keeps a job whose worker went away (pkg/agent/worker.go Close).
+    grace, system.livekit.job_migration_grace = system.livekit.job_migration_grace, 300.0
     system.service.stop()
     try:
         # the renewal falls due while the service is down: the SDK retries (and says so) on its current token
@@ -114,16 +116,21 @@ def test_the_worker_keeps_its_job_while_the_platform_is_down_across_a_renewal_th
             timeout=45,
             what="renewal attempts failing while the platform is down",
         )
-        assert http_status(f"http://127.0.0.1:{deployment.readiness_port}/ready") == 200
+        assert deployment.agent.running
+        assert system.livekit.job(job_id).status == "JS_RUNNING"
     finally:
         system.service.start()
 
     eventually(lambda: len(deployment.registrations()) > before, timeout=30, what="a renewal once it is back")
+    # back through the relay: a new worker registration, which reports the running job and takes it over
+    reconnected = deployment.worker(not_in=(worker.id,))
+    eventually(
+        lambda: system.livekit.job(job_id).worker_id == reconnected.id, timeout=30, what="the job migrated"
+    )
+    system.livekit.job_migration_grace = grace
     assert deployment.agent.running
-    current = system.livekit.job(job_id)
-    assert current.status == "JS_RUNNING"
-    assert current.worker_id == worker.id
-    assert any(w.id == worker.id and w.connected for w in system.livekit.workers)
+    assert system.livekit.job(job_id).status == "JS_RUNNING"
+    assert http_status(f"http://127.0.0.1:{deployment.readiness_port}/ready") == 200
     system.livekit.leave(room, participant)
 
 

@@ -137,6 +137,7 @@ def _env(stack: ServiceStack) -> list[str]:
         "LIVEKIT_URL": stack.livekit.ws_url,
         "LIVEKIT_API_KEY": stack.livekit.api_key,
         "LIVEKIT_API_SECRET": stack.livekit.api_secret,
+        "LKPS_AGENT_TOKEN_SECRET": "lkps-image-test-agent-key-" + "a" * 40,
         "LKPS_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{stack.cluster.port}/{stack.database}",
         "LKPS_IDENTITY_MODE": "gateway",
         "LKPS_GATEWAY_SHARED_SECRET": GATEWAY_SECRET,

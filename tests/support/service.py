@@ -32,7 +32,17 @@ from tests.support.postgres import PostgresCluster
 
 API_KEY = "APIlkpsTestKey"
 API_SECRET = "lkps-test-secret-" + "s" * 40
-TABLES = ("sessions", "agent_registrations", "agents", "webhook_events")
+# The platform's agent key (LKPS_AGENT_TOKEN_*): agent tokens are signed with it, LiveKit does not know it.
+AGENT_KEY_ID = "lkps-agent"
+AGENT_SECRET = "lkps-agent-test-secret-" + "a" * 40
+TABLES = (
+    "sessions",
+    "agent_registrations",
+    "agents",
+    "webhook_events",
+    "worker_connections",
+    "job_assignments",
+)
 
 
 def service_env(livekit_url: str, database_url: str, **overrides: str) -> dict[str, str]:
@@ -40,6 +50,7 @@ def service_env(livekit_url: str, database_url: str, **overrides: str) -> dict[s
         "LIVEKIT_URL": livekit_url,
         "LIVEKIT_API_KEY": API_KEY,
         "LIVEKIT_API_SECRET": API_SECRET,
+        "LKPS_AGENT_TOKEN_SECRET": AGENT_SECRET,
         "LKPS_DATABASE_URL": database_url,
         "LKPS_IDENTITY_MODE": "gateway",
     }

@@ -364,7 +364,8 @@ async def test_raw_worker_is_reoffered_after_declining_and_assigned_an_agent_tok
             )
             await send(availability=accept)
             assignment = (await receive()).assignment
-            assert assignment.url == standin.ws_url
+            # no URL, as livekit-server sends it: the worker uses its own
+            assert assignment.url == ""
             claims = api.TokenVerifier(API_KEY, API_SECRET).verify(assignment.token)
             assert (claims.identity, claims.kind) == ("agent-raw", "agent")
             assert claims.video is not None
@@ -571,3 +572,19 @@ def test_process_mode_prints_its_urls_serves_admin_routes_and_exits_on_sigterm()
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+
+
+async def test_a_token_of_a_key_the_server_does_not_know_is_refused_as_an_invalid_api_key() -> None:
+    # livekit-server (pkg/service/auth.go) looks the token's iss up among its keys before verifying anything:
+    # a token signed with another key pair is refused for its key, whatever its signature
+    foreign = api.AccessToken("lkps-agent", "s" * 48).with_grants(api.VideoGrants(agent=True)).to_jwt()
+    async with (
+        LiveKitStandIn(api_key=API_KEY, api_secret=API_SECRET) as standin,
+        aiohttp.ClientSession() as http,
+    ):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(f"{standin.ws_url}/agent", headers={"Authorization": f"Bearer {foreign}"})
+    assert refused.value.status == 401
+    attempt = standin.connections[-1]
+    assert (attempt.accepted, attempt.status) == (False, 401)
+    assert attempt.reason.startswith("invalid API key: the token's iss 'lkps-agent'")

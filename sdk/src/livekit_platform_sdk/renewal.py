@@ -72,11 +72,13 @@ class Renewer:
         self._timing = timing or Timing()
         self.renewals = 0
 
-    async def run(self) -> None:
+    async def run(self, *, at_once: bool = False) -> None:
+        """Renew forever; ``at_once``: the first renewal now, not at its usual time."""
         timing = self._timing
         while True:
             grant = self._store.current
-            wait = renewal_time(grant, self._margin) - timing.clock()
+            wait = 0.0 if at_once else renewal_time(grant, self._margin) - timing.clock()
+            at_once = False
             if wait > 0:
                 await timing.sleep(wait)
             try:

@@ -113,6 +113,8 @@ class Worker(AgentServer):
         self._token_store = TokenStore()
         self._platform_client: PlatformClient | None = None
         self._renewal_task: asyncio.Task[None] | None = None
+        self._renewer: Renewer | None = None
+        self._refused_grant: PlatformGrant | None = None
         self._fatal_task: asyncio.Task[None] | None = None
         self._platform_error: BaseException | None = None
         self._readiness: ReadinessServer | None = None
@@ -272,10 +274,10 @@ class Worker(AgentServer):
                 self.readiness, host=settings.readiness_host, port=settings.readiness_port
             )
             await self._readiness.start()
-        renewer = Renewer(
+        self._renewer = Renewer(
             self._token_store, client, self._fail, margin=settings.renew_margin, timing=self._timing
         )
-        self._renewal_task = asyncio.create_task(renewer.run(), name="livekit_platform_renewal")
+        self._renewal_task = asyncio.create_task(self._renewer.run(), name="livekit_platform_renewal")
 
     async def _stop_platform(self) -> None:
         """Release what ``_start_platform`` made. Upstream's CLI cancels every task once the server has
@@ -388,6 +390,8 @@ class Worker(AgentServer):
         except aiohttp.WSServerHandshakeError as exc:
             span.set_attribute(telemetry.ATTR_HTTP_STATUS, exc.status)
             _end_error(span, f"LiveKit refused the worker connection: HTTP {exc.status}")
+            if exc.status == 401:
+                self._renew_refused(grant)
             raise
         except Exception as exc:
             _end_error(span, f"could not connect to LiveKit: {type(exc).__name__}")
@@ -395,6 +399,20 @@ class Worker(AgentServer):
         self._connect_span = span
         self._pending_ws = ws
         return ws
+
+    def _renew_refused(self, grant: PlatformGrant) -> None:
+        """The platform's relay refused the token (the agent was revoked, or the token expired): ask the
+        platform for a new one now rather than at the usual renewal time, once per refused token. A refusal
+        of the renewal stops the worker (drain, exit non-zero); a new token is used on the next retry."""
+        if self._renewer is None or self._refused_grant is grant or self._platform_error is not None:
+            return
+        self._refused_grant = grant
+        logger.warning("the worker connection was refused (HTTP 401): renewing the platform token now")
+        if self._renewal_task is not None:
+            self._renewal_task.cancel()
+        self._renewal_task = asyncio.create_task(
+            self._renewer.run(at_once=True), name="livekit_platform_renewal"
+        )
 
     def _on_worker_registered(self, worker_id: str, *_: Any) -> None:
         self._registered_ws = self._pending_ws

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import secrets
 import ssl
 import sys
 import time
@@ -23,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from .api.admin import AdminViews
@@ -47,6 +48,11 @@ from .observability.logs import JsonFormatter, TextFormatter, configure_logging
 from .observability.metrics import CONTENT_TYPE, Metrics, RequestMetrics
 from .observability.refusals import Refusals
 from .observability.tracing import TraceContext, TracingMiddleware, build_tracer_provider
+from .relay.agent_tokens import AgentTokenVerifier
+from .relay.connections import Connections
+from .relay.monitor import LivenessMonitor
+from .relay.socket import AgentRelay
+from .relay.upstream import LiveKitUpstream
 from .settings import DatabaseSettings, Settings
 from .speedups.bulk import BulkWrites, HeldConnectionBatches
 from .speedups.caches import BufferedRoomNames, CachedGatewayIdentity, FastIds
@@ -57,6 +63,7 @@ from .speedups.responses import ApiResponse
 from .speedups.tokens import PreparedTokenMinter
 from .speedups.webhooks import FastWebhookVerifier
 from .storage import migrate
+from .storage.agent_status import AgentStatusStore
 from .storage.agents import AgentStore
 from .storage.audit_writer import AuditWriter
 from .storage.engine import create_engine
@@ -86,6 +93,10 @@ class Services:
     # Where a separate metrics port (LKPS_METRICS_PORT) listens: lkps serve's --host.
     metrics_host: str = "127.0.0.1"
     registry: AgentRegistry | None = None
+    # the agent relay (lkps.relay): this replica's worker connections, their monitor, the way to LiveKit
+    relay_connections: Connections | None = None
+    relay_monitor: LivenessMonitor | None = None
+    relay_upstream: LiveKitUpstream | None = None
 
 
 def create_app(
@@ -108,6 +119,14 @@ def create_app(
     minter_class = PreparedTokenMinter if "tokens" in on else TokenMinter
     secret = settings.livekit_api_secret.get_secret_value()
     minter = minter_class(settings.livekit_api_key, secret)
+    # Agent tokens are signed with the platform's agent key, which LiveKit does not know: only the relay takes
+    # them. Without LKPS_AGENT_TOKEN_SECRET (tests, `lkps dev` says so) a key for this process alone.
+    agent_secret = (
+        settings.agent_token_secret.get_secret_value()
+        if settings.agent_token_secret is not None
+        else secrets.token_urlsafe(48)
+    )
+    agent_minter = minter_class(settings.agent_token_key_id, agent_secret)
     verifier_class = FastWebhookVerifier if "webhooks" in on else WebhookVerifier
     verifier = verifier_class(settings.livekit_api_key, secret)
     metrics = Metrics()
@@ -159,13 +178,33 @@ def create_app(
     agents = AgentRegistration(
         settings=settings,
         identity=identity,
-        minter=minter,
+        minter=agent_minter,
         registry=registry,
         audit=services.audit,
         ids=ids,
         json=json,
         clock=clock,
         metrics=metrics,
+    )
+    services.relay_connections = Connections()
+    services.relay_upstream = LiveKitUpstream(settings.livekit_url, minter, tls_context(settings))
+    status_store = AgentStatusStore(engine)
+    statuses = status_store.statuses
+    services.relay_monitor = LivenessMonitor(
+        services.relay_connections,
+        status_store.cutoff_candidates,
+        interval=settings.relay_check_interval,
+        clock=clock,
+    )
+    relay = AgentRelay(
+        verifier=AgentTokenVerifier(settings.agent_token_key_id, agent_secret),
+        statuses=statuses,
+        upstream=services.relay_upstream,
+        connections=services.relay_connections,
+        audit=services.audit,
+        ids=ids,
+        livekit_url=settings.livekit_url,
+        clock=clock,
     )
     sessions = SessionStart(
         settings=settings,
@@ -208,7 +247,7 @@ def create_app(
     async def openapi_json(request: Request) -> Response:
         return json(openapi)
 
-    routes = [
+    routes: list[Route | WebSocketRoute] = [
         Route("/api/agent/register", agents.register, methods=["POST"]),
         Route("/api/session/start", sessions.start, methods=["POST"]),
         Route("/livekit/webhook", webhooks.receive, methods=["POST"]),
@@ -216,20 +255,21 @@ def create_app(
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/api/admin/agents", admin.agents, methods=["GET"]),
         Route("/api/admin/sessions", admin.sessions, methods=["GET"]),
+        WebSocketRoute("/agent", relay.serve),
     ]
     if settings.metrics_enabled and settings.metrics_port is None:
         routes.append(Route("/metrics", _exposition(metrics), methods=["GET"]))
     metrics.routes = frozenset(r.path for r in routes)
     middleware = []
     if services.tracer_provider is not None:
-        paths = frozenset(r.path for r in routes)
+        paths = frozenset(r.path for r in routes if isinstance(r, Route))
         middleware.append(Middleware(TracingMiddleware, provider=services.tracer_provider, routes=paths))
     if settings.metrics_enabled:
         middleware.append(Middleware(RequestMetrics, metrics=metrics))
     if "routes" in on:
         # The POST routes (the API's work) go through HotRoutes, ahead of the router; their Routes still
         # declare them and answer other methods with 405.
-        posts = {r.path: r.endpoint for r in routes if r.methods == {"POST"}}
+        posts = {r.path: r.endpoint for r in routes if isinstance(r, Route) and r.methods == {"POST"}}
         middleware.append(Middleware(HotRoutes, routes=posts, json=json, on_refusal=services.refusals))
     app = Starlette(
         routes=routes,
@@ -262,6 +302,8 @@ def _lifespan(services: Services) -> Callable[[Starlette], contextlib.AbstractAs
             )
         services.audit.start()
         services.webhook_writer.start()
+        if services.relay_monitor is not None:
+            services.relay_monitor.start()
         log.info(
             "lkps started",
             extra={
@@ -277,6 +319,10 @@ def _lifespan(services: Services) -> Callable[[Starlette], contextlib.AbstractAs
                 metrics_server.shutdown()
                 metrics_server.server_close()
             services.refusals.flush()
+            if services.relay_monitor is not None:
+                await services.relay_monitor.stop()
+            if services.relay_upstream is not None:
+                await services.relay_upstream.aclose()
             await services.audit.stop()
             await services.webhook_writer.stop()
             await services.identity.aclose()
@@ -331,6 +377,8 @@ def server_config(
         lifespan="on",
         http=limited(protocol, limits),
         timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
+        # the agent relay's websockets carry small protobuf messages: no per-connection compressor
+        ws_per_message_deflate=False,
     )
 
 

@@ -129,6 +129,8 @@ _TOKENS = "Tokens, registry, audit and webhooks"
 _OPERATIONS = "Health, logs and tracing"
 _SPEEDUPS = "Speedups"
 _EDGE = "HTTP connections and limits"
+_RELAY = "Agent relay"
+DEFAULT_AGENT_TOKEN_KEY_ID = "lkps-agent"  # noqa: S105 - a key ID, not a secret
 
 
 class DatabaseSettings(EnvSettings):
@@ -600,6 +602,43 @@ class Settings(DatabaseSettings):
         json_schema_extra={"group": _IDENTITY, "default_text": "empty (admin views off)"},
     )
 
+    # -- Agent relay
+    agent_token_key_id: str = Field(
+        DEFAULT_AGENT_TOKEN_KEY_ID,
+        validation_alias="LKPS_AGENT_TOKEN_KEY_ID",
+        description="The key ID (`iss`) of agent tokens. It must not be a key LiveKit knows: agent tokens "
+        "are good only at the service's relay, never directly at LiveKit.",
+        json_schema_extra={"group": _RELAY},
+    )
+    agent_token_secret: Annotated[SecretStr | None, AfterValidator(_long_enough_if_set)] = Field(
+        None,
+        validation_alias="LKPS_AGENT_TOKEN_SECRET",
+        description=f"The platform key that signs agent (worker) tokens, at least {MIN_SECRET_BYTES} bytes; "
+        "LiveKit never holds it. Every replica needs the same one.",
+        json_schema_extra={
+            "group": _RELAY,
+            "default_text": "required by `lkps serve`; `lkps dev` makes a throwaway one at start",
+        },
+    )
+    relay_url: Annotated[str, url("wss", "ws", "https", "http")] = Field(
+        "",
+        validation_alias="LKPS_RELAY_URL",
+        description="The URL agents reach this service's relay at (its root: the worker dials "
+        "`<url>/agent`), answered as `livekit_url` by `POST /api/agent/register`. Set it where agents "
+        "reach the service directly, not through an API gateway.",
+        json_schema_extra={"group": _RELAY, "default_text": "the URL the agent registered at, as ws(s)"},
+    )
+    relay_check_interval: float = Field(
+        2.0,
+        ge=0.1,
+        le=60,
+        validation_alias="LKPS_RELAY_CHECK_INTERVAL",
+        description="How often each replica reads (one query) whether its connected agents were revoked or "
+        "their latest token expired, and closes those workers: the bound is this plus one database round "
+        "trip.",
+        json_schema_extra={"group": _RELAY, "unit": "seconds"},
+    )
+
     # -- rules across variables (each reads only fields declared above it)
 
     @field_validator("livekit_health_url")
@@ -662,6 +701,35 @@ class Settings(DatabaseSettings):
             raise ValueError(
                 "is not set: a Graph client secret needs its tenant; set it or LKPS_ENTRA_TENANT_ID"
             )
+        return value
+
+    @field_validator("agent_token_key_id")
+    @classmethod
+    def _agent_key_is_not_livekits(cls, value: str, info: ValidationInfo) -> str:
+        if value == info.data.get("livekit_api_key"):
+            raise ValueError(
+                "is LIVEKIT_API_KEY: agent tokens must be signed with a key LiveKit does not know, or they"
+                " work directly against LiveKit; use another key ID (default lkps-agent)"
+            )
+        return value
+
+    @field_validator("agent_token_secret")
+    @classmethod
+    def _agent_secret_is_not_livekits(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        livekit = info.data.get("livekit_api_secret")
+        theirs = livekit.get_secret_value() if livekit is not None else None
+        if value is not None and value.get_secret_value() == theirs:
+            raise ValueError(
+                "is LIVEKIT_API_SECRET: agent tokens must be signed with a key LiveKit does not know;"
+                " generate another secret (e.g. openssl rand -base64 48)"
+            )
+        return value
+
+    @field_validator("relay_url")
+    @classmethod
+    def _relay_url_is_a_root(cls, value: str) -> str:
+        if value and urlsplit(value).path not in ("", "/"):
+            raise ValueError("has a path: the worker dials <url>/agent; give the service's root URL")
         return value
 
     # -- output

@@ -10,7 +10,7 @@ import pytest
 from livekit import api
 
 from lkps.settings import Settings
-from tests.support.service import API_KEY, API_SECRET, gateway_headers, new_agent_id, served_app
+from tests.support.service import AGENT_KEY_ID, AGENT_SECRET, gateway_headers, new_agent_id, served_app
 
 
 def _half_closed_exchange(port: int, request: bytes) -> bytes:
@@ -44,7 +44,7 @@ async def test_a_half_closed_request_is_answered_in_full(settings: Settings, req
     fields = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
     assert len(body) == int(fields[b"content-length"])
     if request_bytes.startswith(b"POST"):
-        token = api.TokenVerifier(API_KEY, API_SECRET).verify(
+        token = api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET).verify(
             body.split(b'"livekit_token":"')[1].split(b'"')[0].decode()
         )
         assert token.video is not None

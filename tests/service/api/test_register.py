@@ -12,7 +12,14 @@ from livekit import api
 from lkps.domain.ids import Ids
 from lkps.settings import Settings
 from lkps.speedups.caches import FastIds
-from tests.support.service import API_KEY, API_SECRET, fetch_rows, gateway_headers, new_agent_id, running_app
+from tests.support.service import (
+    AGENT_KEY_ID,
+    AGENT_SECRET,
+    fetch_rows,
+    gateway_headers,
+    new_agent_id,
+    running_app,
+)
 
 
 async def test_register_returns_a_worker_token_with_agent_grants_for_the_callers_app_id(
@@ -25,9 +32,10 @@ async def test_register_returns_a_worker_token_with_agent_grants_for_the_callers
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"livekit_token", "livekit_url", "expires_in"}
-    assert body["livekit_url"] == settings.livekit_url
+    # the relay, at the URL the agent reached the service at (LKPS_RELAY_URL unset): never LiveKit itself
+    assert body["livekit_url"] == "ws://lkps"
     assert body["expires_in"] == 3600
-    claims = api.TokenVerifier(API_KEY, API_SECRET).verify(body["livekit_token"])
+    claims = api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET).verify(body["livekit_token"])
     assert claims.identity.startswith(f"agent-{agent_id}-")
     registration_id = claims.identity.removeprefix(f"agent-{agent_id}-")
     parsed = uuid.UUID(registration_id)  # a random UUID in canonical (lower-case, hyphenated) form
@@ -46,7 +54,7 @@ async def test_register_returns_a_worker_token_with_agent_grants_for_the_callers
 
 async def test_each_registration_gets_a_distinct_worker_identity(settings: Settings) -> None:
     agent_id = new_agent_id()
-    verifier = api.TokenVerifier(API_KEY, API_SECRET)
+    verifier = api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET)
     async with running_app(settings) as app:
         tokens = [(await app.register(agent_id)).json()["livekit_token"] for _ in range(3)]
     assert len({verifier.verify(t).identity for t in tokens}) == 3
@@ -60,7 +68,9 @@ async def test_token_lifetime_follows_lkps_agent_token_ttl(settings: Settings) -
     assert response.json()["expires_in"] == 120
     import jwt
 
-    payload = jwt.decode(response.json()["livekit_token"], API_SECRET, algorithms=["HS256"], issuer=API_KEY)
+    payload = jwt.decode(
+        response.json()["livekit_token"], AGENT_SECRET, algorithms=["HS256"], issuer=AGENT_KEY_ID
+    )
     assert payload["exp"] - payload["nbf"] == 120
     assert before <= payload["nbf"] <= before + 2
 
@@ -71,7 +81,7 @@ async def test_registration_is_audited_with_who_when_and_expiry(settings: Settin
         token = (await app.register(agent_id, enforce=False)).json()["livekit_token"]
         await app.services.audit.flush()
 
-    identity = api.TokenVerifier(API_KEY, API_SECRET).verify(token).identity
+    identity = api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET).verify(token).identity
     rows = await fetch_rows(
         settings.database_url, "SELECT * FROM agent_registrations WHERE entra_app_id = :a", a=agent_id
     )
@@ -182,7 +192,8 @@ async def test_gateway_header_names_are_configurable(settings: Settings) -> None
     async with running_app(custom) as app:
         response = await app.client.post("/api/agent/register", json={}, headers={"x-app-id": agent_id})
     assert response.status_code == 200
-    assert api.TokenVerifier(API_KEY, API_SECRET).verify(response.json()["livekit_token"]).name == agent_id
+    verifier = api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET)
+    assert verifier.verify(response.json()["livekit_token"]).name == agent_id
 
 
 async def test_an_oversized_identity_header_is_cut_to_fit_and_blocks_no_other_row(settings: Settings) -> None:

@@ -18,11 +18,11 @@ from demo.processes import free_port
 from livekit_platform_testing.entra import EntraStandIn
 from livekit_platform_testing.tenant import REGISTER_ROLE, SESSION_ROLE, Tenant
 from lkps.settings import Settings
-from tests.support.service import API_KEY, API_SECRET, Parties, running_app
+from tests.support.service import AGENT_KEY_ID, AGENT_SECRET, API_KEY, API_SECRET, Parties, running_app
 
 
 def worker_claims(response_json: dict[str, object]) -> api.access_token.Claims:
-    return api.TokenVerifier(API_KEY, API_SECRET).verify(str(response_json["livekit_token"]))
+    return api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET).verify(str(response_json["livekit_token"]))
 
 
 async def test_an_agent_registers_with_its_entra_token_as_its_app_id(

@@ -292,6 +292,7 @@ def test_key_vault_access_is_per_secret_and_matches_the_charts_secret_names() ->
         objects["livekitApiKey"],
         objects["livekitApiSecret"],
         objects["databaseUrl"],
+        objects["agentTokenSecret"],
     ]
     assert readers["loop_type"]["detail"]["array_name"] == "keyVaultSecretNames"
     assert readers["config"]["scope"]["operator"]["operands"]["operand_1"] == "vaultSecrets"

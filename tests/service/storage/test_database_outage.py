@@ -14,8 +14,8 @@ from livekit_platform_testing.tenant import REGISTER_ROLE, Tenant
 from lkps.settings import Settings
 from tests.support.postgres import PostgresCluster
 from tests.support.service import (
-    API_KEY,
-    API_SECRET,
+    AGENT_KEY_ID,
+    AGENT_SECRET,
     Parties,
     fetch_rows,
     new_agent_id,
@@ -61,7 +61,7 @@ async def outage(postgres: PostgresCluster) -> AsyncIterator[Outage]:
 async def test_registrations_during_an_outage_are_all_audited_after_restart(
     settings: Settings, outage: Outage
 ) -> None:
-    verifier = api.TokenVerifier(API_KEY, API_SECRET)
+    verifier = api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET)
     agent_ids = [new_agent_id() for _ in range(5)]
     identities: list[str] = []
     async with running_app(settings) as app:

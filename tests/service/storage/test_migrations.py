@@ -60,6 +60,8 @@ async def test_upgrade_to_head_matches_the_models(empty_database: str) -> None:
         "agent_registrations",
         "sessions",
         "webhook_events",
+        "worker_connections",
+        "job_assignments",
     }
     assert await schema_diff(empty_database) == []
 

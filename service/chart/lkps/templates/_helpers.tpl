@@ -94,7 +94,7 @@ variable names; in an existing Secret, whatever secrets.existingSecret.keys says
 {{- $root := index . 0 }}
 {{- $what := index . 1 }}
 {{- if eq $root.Values.secrets.source "keyVault" }}
-{{- get (dict "livekitApiKey" "LIVEKIT_API_KEY" "livekitApiSecret" "LIVEKIT_API_SECRET" "databaseUrl" "LKPS_DATABASE_URL" "gatewaySharedSecret" "LKPS_GATEWAY_SHARED_SECRET") $what }}
+{{- get (dict "livekitApiKey" "LIVEKIT_API_KEY" "livekitApiSecret" "LIVEKIT_API_SECRET" "databaseUrl" "LKPS_DATABASE_URL" "agentTokenSecret" "LKPS_AGENT_TOKEN_SECRET" "gatewaySharedSecret" "LKPS_GATEWAY_SHARED_SECRET") $what }}
 {{- else }}
 {{- get $root.Values.secrets.existingSecret.keys $what }}
 {{- end }}

@@ -1,4 +1,5 @@
-"""``POST /api/agent/register``: an agent trades its Entra identity for a LiveKit worker token."""
+"""``POST /api/agent/register``: an agent trades its Entra identity for a worker token, good at the platform's
+relay (``lkps.relay``), which it connects to as if it were LiveKit."""
 
 from __future__ import annotations
 
@@ -87,13 +88,21 @@ class AgentRegistration:
         )
         answer: dict[str, Any] = {
             "livekit_token": token,
-            "livekit_url": self.settings.livekit_url,
+            "livekit_url": self._relay_url(request),
             "expires_in": ttl,
         }
         if caller.delegated:
             # Not the token's client ID: the worker must announce this name (the SDK takes it from here).
             answer["agent_name"] = agent_id
         return self.json(answer)
+
+    def _relay_url(self, request: Request) -> str:
+        """Where the worker connects: the relay (``LKPS_RELAY_URL``, else this service as the agent reached
+        it), never LiveKit itself, which does not take agent tokens."""
+        if self.settings.relay_url:
+            return self.settings.relay_url
+        url = request.base_url
+        return str(url.replace(scheme="wss" if url.scheme == "https" else "ws")).rstrip("/")
 
     def _revoke(self, app_id: str | None) -> None:
         """A valid application token without the register role: the app's earlier registrations no longer

@@ -8,18 +8,24 @@ A start-up failure is a few lines naming the variable, its problem and the fix, 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime as dt
 import logging
+import secrets
 import signal
 import sys
 import textwrap
 from collections.abc import Sequence
 from types import FrameType
 
+from pydantic import SecretStr
+
 from .. import __version__
 from ..app import server, setup_logging
 from ..settings import DatabaseSettings, Settings, SettingsError, redacted_database_url
 from . import check_config, listings, startup
 from .problems import EXIT_CONFIG, OperatorError
+from .revocation import UnknownAgentError, revoke_agent
 
 log = logging.getLogger("lkps")
 
@@ -66,6 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     sessions = command("sessions", "list session lifecycle rows, newest first", database)
     listings.add_arguments(agents, sessions)
+    actions = agents.add_subparsers(dest="action", metavar="{revoke}")
+    revoke = actions.add_parser(
+        "revoke",
+        help="cut an agent off now: its workers are closed within LKPS_RELAY_CHECK_INTERVAL and every "
+        "token issued to it so far stops working (remove its Entra app role first to keep it from "
+        "registering again)",
+        description="cut an agent off now (issue 23: the relay's operator revocation)",
+        epilog=database,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    revoke.add_argument("app_id", metavar="app-id", help="the agent's Entra app (client) ID")
     return parser
 
 
@@ -94,9 +111,20 @@ def _run(args: argparse.Namespace) -> int:
             " gateway; set it to the secret the gateway sends in LKPS_GATEWAY_SECRET_HEADER"
             f" ({settings.gateway_secret_header})"
         )
+    if args.command == "serve" and settings.agent_token_secret is None:
+        raise OperatorError(
+            "LKPS_AGENT_TOKEN_SECRET is not set: it signs agent tokens (every replica needs the same one, and"
+            " LiveKit must not know it); generate one with `openssl rand -base64 48`"
+        )
     if args.command == "dev":
         settings = settings.model_copy(update={"migrate_on_start": True, "log_format": "text"})
     setup_logging(settings)
+    if args.command == "dev" and settings.agent_token_secret is None:
+        settings = settings.model_copy(update={"agent_token_secret": SecretStr(secrets.token_urlsafe(48))})
+        log.warning(
+            "LKPS_AGENT_TOKEN_SECRET is not set: agent tokens are signed with a key made for this process"
+            " (they stop working when it stops, and no other replica takes them)"
+        )
     if args.command == "dev" and unproven_gateway:
         log.warning(
             "!!! GATEWAY MODE WITHOUT LKPS_GATEWAY_SHARED_SECRET: any caller that reaches this port can"
@@ -125,7 +153,23 @@ def _database_command(args: argparse.Namespace) -> int:
     elif getattr(args, "action", None) is None:  # lkps agents: the list (actions such as revoke may follow)
         print(listings.agents(settings, args))
     else:
-        raise AssertionError(f"lkps agents {args.action}: no handler")
+        return _revoke(settings, args.app_id)
+    return 0
+
+
+def _revoke(settings: DatabaseSettings, app_id: str) -> int:
+    """``lkps agents revoke <app-id>``."""
+    try:
+        revocation = asyncio.run(revoke_agent(settings, app_id, dt.datetime.now(dt.timezone.utc)))
+    except (ValueError, UnknownAgentError) as exc:
+        raise OperatorError(str(exc)) from None
+    log.warning(
+        "agent revoked",
+        extra={
+            "agent_entra_app_id": revocation.entra_app_id,
+            "revoked_at": revocation.revoked_at.isoformat(),
+        },
+    )
     return 0
 
 

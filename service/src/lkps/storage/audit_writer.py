@@ -24,7 +24,7 @@ import orjson
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ..domain.audit import AuditRecord, Registration, Revocation
+from ..domain.audit import AuditRecord, JobAssigned, Registration, Revocation, WorkerClosed, WorkerConnection
 from ..domain.sessions import SessionFacts
 from .engine import rows_refused
 from .writes import SqlWrites
@@ -202,6 +202,9 @@ class AuditWriter:
                 await self._writes.revocation(conn, record)
         await self._writes.registrations(conn, run)
         await self._writes.sessions(conn, [r for r in batch if isinstance(r, SessionFacts)], self._now())
+        relayed = [r for r in batch if isinstance(r, (WorkerConnection, WorkerClosed, JobAssigned))]
+        if relayed:
+            await self._writes.relay(conn, relayed)
 
 
 def unstorable(exc: BaseException) -> bool:

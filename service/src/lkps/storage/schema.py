@@ -112,6 +112,39 @@ sessions = Table(
     Index("ix_sessions_status", "status"),
 )
 
+# Revision 0004: what the relay saw. A worker connection (registered with LiveKit, or refused and why) and
+# each job LiveKit assigned through it: who really served a session (join on room_name).
+worker_connections = Table(
+    "worker_connections",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("entra_app_id", String(36), nullable=False, index=True),
+    Column("worker_identity", String(128), nullable=False),
+    Column("registration_id", String(36), nullable=False),
+    Column("announced_agent_name", String(128), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", String(512), nullable=True),
+    Column("worker_id", String(64), nullable=True),
+    Column("opened_at", UTCDateTime, nullable=False, index=True),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("close_code", Integer, nullable=True),
+    Column("close_reason", String(512), nullable=True),
+)
+
+job_assignments = Table(
+    "job_assignments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("job_id", String(64), nullable=False, index=True),
+    Column("room_name", String(MAX_ROOM_NAME), nullable=False, index=True),
+    Column("worker_id", String(64), nullable=False),
+    Column("entra_app_id", String(36), nullable=False),
+    Column("worker_identity", String(128), nullable=False),
+    Column("registration_id", String(36), nullable=False),
+    Column("connection_id", String(36), nullable=False),
+    Column("assigned_at", UTCDateTime, nullable=False),
+)
+
 
 def fit(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
     """The row with strings cut to their column's length: identity headers and webhook fields come from

@@ -17,10 +17,18 @@ from sqlalchemy import Table, and_, bindparam, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..domain.audit import Registration, Revocation
+from ..domain.audit import JobAssigned, Registration, RelayRecord, Revocation, WorkerClosed, WorkerConnection
 from ..domain.events import StoredEvent
 from ..domain.sessions import SessionFacts, combine
-from .schema import agent_registrations, agents, fit, sessions, webhook_events
+from .schema import (
+    agent_registrations,
+    agents,
+    fit,
+    job_assignments,
+    sessions,
+    webhook_events,
+    worker_connections,
+)
 
 # Each dialect's INSERT with ON CONFLICT (both take the same arguments).
 INSERTS: dict[str, Callable[[Table], Any]] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -48,6 +56,12 @@ _REVOKE_REGISTRATIONS = (
         )
     )
     .values(revoked=True, revoked_at=bindparam("at"))
+)
+
+_CLOSE_CONNECTION = (
+    update(worker_connections)
+    .where(worker_connections.c.id == bindparam("connection"))
+    .values(closed_at=bindparam("closed_at"), close_code=bindparam("code"), close_reason=bindparam("why"))
 )
 
 
@@ -118,6 +132,27 @@ class SqlWrites:
         params = {"agent": revocation.entra_app_id, "at": revocation.revoked_at}
         await conn.execute(_REVOKE_AGENT, params)
         await conn.execute(_REVOKE_REGISTRATIONS, params)
+
+    async def relay(self, conn: AsyncConnection, records: Sequence[RelayRecord]) -> None:
+        """What the relay saw: connections, then their ends (an end never precedes its connection's row: it
+        is submitted later, in this batch or a later one), then job assignments; idempotent."""
+        opened = [fit(worker_connections, r._asdict()) for r in records if isinstance(r, WorkerConnection)]
+        if opened:
+            await conn.execute(
+                self._insert(worker_connections).on_conflict_do_nothing(index_elements=["id"]), opened
+            )
+        closed = [
+            {"connection": r.id, "closed_at": r.closed_at, "code": r.close_code, "why": r.close_reason[:512]}
+            for r in records
+            if isinstance(r, WorkerClosed)
+        ]
+        if closed:
+            await conn.execute(_CLOSE_CONNECTION, closed)
+        assigned = [fit(job_assignments, r._asdict()) for r in records if isinstance(r, JobAssigned)]
+        if assigned:
+            await conn.execute(
+                self._insert(job_assignments).on_conflict_do_nothing(index_elements=["id"]), assigned
+            )
 
     async def sessions(self, conn: AsyncConnection, facts: Sequence[SessionFacts], now: dt.datetime) -> None:
         """Merge ``facts`` into their sessions' rows (``now`` as their update time)."""

@@ -122,7 +122,8 @@ class JobDispatch(WorkerRegistry):
                 job.token_fingerprint = fingerprint(token)
                 self._assigned.add(job.id)
                 worker.jobs.append(job.id)
-                assignment = agent.JobAssignment(job=self._job_proto(job), url=self._ws_url(), token=token)
+                # No URL, as livekit-server sends it (pkg/agent/worker.go): the worker's own URL is used.
+                assignment = agent.JobAssignment(job=self._job_proto(job), token=token)
         if resp.available:
             await self.send(worker_id, agent.ServerMessage(assignment=assignment))
         else:

@@ -27,7 +27,20 @@ class TokenAuthority:
         self._verifier = api.TokenVerifier(api_key, api_secret)
 
     def verify(self, token: str) -> tuple[TokenClaims, api.access_token.Claims]:
-        """Both our record of the claims and livekit-api's parsed view (grants, roomConfig)."""
+        """Both our record of the claims and livekit-api's parsed view (grants, roomConfig).
+
+        In livekit-server's order (``pkg/service/auth.go``): the token is parsed, its ``iss`` looked up among
+        the server's API keys (an unknown key: "invalid API key"), and only then is its signature verified
+        with that key's secret."""
+        try:
+            unverified: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise TokenRejectedError(f"token is not a valid HS256 JWT ({type(exc).__name__})") from None
+        if unverified.get("iss") != self.api_key:
+            raise TokenRejectedError(
+                f"invalid API key: the token's iss {str(unverified.get('iss'))[:64]!r} is not a key this"
+                f" server knows (it knows {self.api_key!r}); mint the token with the server's key"
+            )
         try:
             # signature and issuer first, so an expired but genuine token still tells us who sent it
             payload: dict[str, Any] = jwt.decode(
