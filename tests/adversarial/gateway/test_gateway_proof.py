@@ -117,6 +117,7 @@ def gateway_env_without_secret(tmp_path: Path) -> dict[str, str]:
         "LIVEKIT_API_SECRET": "s" * 40,
         "LKPS_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}",
         "LKPS_IDENTITY_MODE": "gateway",
+        "LKPS_AGENT_TOKEN_SECRET": "agent-token-secret-" + "a" * 32,
     }
 
 

@@ -105,17 +105,21 @@ def _run(args: argparse.Namespace) -> int:
         print(check_config.report(settings, Settings.unknown_variables(), args.json))
         return 0
     unproven_gateway = settings.identity_mode == "gateway" and settings.gateway_shared_secret is None
-    if args.command == "serve" and unproven_gateway:
-        raise OperatorError(
-            "LKPS_GATEWAY_SHARED_SECRET is not set: gateway mode trusts identity headers only from the"
-            " gateway; set it to the secret the gateway sends in LKPS_GATEWAY_SECRET_HEADER"
-            f" ({settings.gateway_secret_header})"
-        )
-    if args.command == "serve" and settings.agent_token_secret is None:
-        raise OperatorError(
-            "LKPS_AGENT_TOKEN_SECRET is not set: it signs agent tokens (every replica needs the same one, and"
-            " LiveKit must not know it); generate one with `openssl rand -base64 48`"
-        )
+    if args.command == "serve":
+        missing = []
+        if settings.agent_token_secret is None:
+            missing.append(
+                "LKPS_AGENT_TOKEN_SECRET is not set: it signs agent tokens (every replica needs the same one,"
+                " and LiveKit must not know it); generate one with `openssl rand -base64 48`"
+            )
+        if unproven_gateway:
+            missing.append(
+                "LKPS_GATEWAY_SHARED_SECRET is not set: gateway mode trusts identity headers only from the"
+                " gateway; set it to the secret the gateway sends in LKPS_GATEWAY_SECRET_HEADER"
+                f" ({settings.gateway_secret_header})"
+            )
+        if missing:
+            raise OperatorError("\n".join(missing))
     if args.command == "dev":
         settings = settings.model_copy(update={"migrate_on_start": True, "log_format": "text"})
     setup_logging(settings)
