@@ -54,11 +54,18 @@ _FIXTURE_MARKERS = {
     "postgres": "postgres",  # the session's cluster, directly or through db_url, pg_url, ...
     "start_agent": "worker",  # tests/sdk: an SDK agent as a `start` subprocess
     "rig": "worker",  # tests/testing/test_livekit_standin.py: a plain livekit-agents worker subprocess
+    "checkov_reports": "slow",  # tests/service/deploy: one checkov run (tens of seconds to start)
+    "validation": "slow",  # tests/service/deploy: kubernetes-validate over every rendering of the chart
+    "site": "slow",  # tests/test_docs.py: `mkdocs build --strict`
 }
 _FOLDER_MARKERS = {
     "e2e": ("worker", "postgres"),
     "template": ("template",),
     "image": ("worker", "template"),
+}
+# Modules whose every test starts a process that takes seconds (and no fixture says so).
+_MODULE_MARKERS = {
+    "service/test_cli.py": ("slow",),  # `lkps` as a process: settings errors, migrate, dev, serve
 }
 _TESTS = Path(__file__).parent
 
@@ -66,8 +73,9 @@ _TESTS = Path(__file__).parent
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = {marker for fixture, marker in _FIXTURE_MARKERS.items() if fixture in item.fixturenames}
-        folder = item.path.relative_to(_TESTS).parts[0] if item.path.is_relative_to(_TESTS) else ""
-        names.update(_FOLDER_MARKERS.get(folder, ()))
+        path = item.path.relative_to(_TESTS).as_posix() if item.path.is_relative_to(_TESTS) else ""
+        names.update(_FOLDER_MARKERS.get(path.split("/", 1)[0], ()))
+        names.update(_MODULE_MARKERS.get(path, ()))
         for name in sorted(names):
             item.add_marker(name)
 
