@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-SECTIONS = ("service", "sdk", "template")
+SECTIONS = ("service", "sdk", "template", "scale", "images")
 
 INTRO = """# Benchmarks
 

@@ -37,10 +37,24 @@ def _template(args: argparse.Namespace, work: Path) -> str:
     return template_bench.markdown(template_bench.run(args.template_runs, work))
 
 
+def _scale(args: argparse.Namespace, work: Path) -> str:
+    from bench import scale_bench
+
+    return scale_bench.markdown(scale_bench.run(args.duration, args.scale_runs, work))
+
+
+def _images(args: argparse.Namespace, work: Path) -> str:
+    from bench import image_bench
+
+    return image_bench.markdown(image_bench.run(args.image_runs, work))
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace, Path], str]] = {
     "service": _service,
     "sdk": _sdk,
     "template": _template,
+    "scale": _scale,
+    "images": _images,
 }
 
 
@@ -78,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdk-runs", type=int, default=5, help="worker starts of each kind (default 5)")
     parser.add_argument(
         "--template-runs", type=int, default=3, help="bakes/test runs per answer set (default 3)"
+    )
+    parser.add_argument(
+        "--scale-runs", type=int, default=3, help="runs of each replica set in the scale part (default 3)"
+    )
+    parser.add_argument(
+        "--image-runs", type=int, default=1, help="cold and warm builds of both images (default 1)"
     )
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, request files)")

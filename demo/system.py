@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from demo.balancer import Balancer
 from demo.gateway import Gateway
 from demo.processes import ManagedProcess, clean_environment, free_port, wait_for
 from livekit_platform_testing.entra import EntraStandIn
@@ -54,22 +55,32 @@ class SystemOptions:
     webhook_max_attempts: int = 120
     """LiveKit retries a webhook this often (0.25 s backoff doubling up to 5 s), enough for short outages."""
     service_env: Mapping[str, str] = field(default_factory=dict)
+    replicas: int = 1
+    """How many ``lkps`` processes share the database; above 1 a round-robin balancer fronts them."""
 
 
 class PlatformService:
     """``python -m lkps`` as a child process on a fixed loopback port, so restarts keep its URL."""
 
-    def __init__(self, env: Mapping[str, str], *, port: int, command: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        port: int,
+        command: str,
+        workdir: Path,
+        name: str = "platform service",
+    ) -> None:
         self.port = port
         self.env = dict(env)
         self.command = command
         self.workdir = workdir
         self.process = ManagedProcess(
-            "platform service",
+            name,
             [sys.executable, "-m", "lkps", command, "--host", "127.0.0.1", "--port", str(self.port)],
             self.env,
             cwd=workdir,
-            log_path=workdir / "lkps.log",
+            log_path=workdir / f"{name.replace('platform service', 'lkps').replace(' ', '-')}.log",
         )
 
     @property
@@ -170,25 +181,45 @@ class System:
         self.tenant = Tenant(self.entra, platform_app_id=options.platform_app_id)
         self.otlp = self._stack.enter_context(OtlpStandIn())
         self.database_url = options.database_url or f"sqlite:///{self.workdir / 'lkps.db'}"
-        service_port = free_port()
+        if options.replicas < 1:
+            raise ValueError(f"replicas must be at least 1, not {options.replicas}")
+        ports = [free_port() for _ in range(options.replicas)]
+        balancer_port = free_port() if options.replicas > 1 else None
+        front_port = balancer_port or ports[0]
         self.livekit = self._stack.enter_context(
             LiveKitStandIn(
-                webhook_url=f"http://127.0.0.1:{service_port}/livekit/webhook",
+                webhook_url=f"http://127.0.0.1:{front_port}/livekit/webhook",
                 webhook_max_attempts=options.webhook_max_attempts,
                 webhook_retry_backoff=0.25,
             )
         )
-        self.service = PlatformService(
-            self._service_env(), port=service_port, command=options.service_command, workdir=self.workdir
-        )
+        self.replicas = [
+            PlatformService(
+                self._service_env(),
+                port=port,
+                command=options.service_command,
+                workdir=self.workdir,
+                name=f"platform service {i}" if options.replicas > 1 else "platform service",
+            )
+            for i, port in enumerate(ports)
+        ]
+        self.service = self.replicas[0]
         if options.service_command == "serve":
             self.service.migrate()
-        self._stack.callback(self.service.stop)
-        self.service.start()
+        for replica in self.replicas:
+            self._stack.callback(replica.stop)
+            replica.start()
+        self.balancer: Balancer | None = None
+        if balancer_port is not None:
+            self.balancer = self._stack.enter_context(
+                Balancer([r.url for r in self.replicas], port=balancer_port)
+            )
+        self.service_url = self.balancer.url if self.balancer is not None else self.service.url
+        """Where the service is reached: the balancer in front of the replicas, or the one replica."""
         if options.identity_mode == "gateway":
             self.gateway = self._stack.enter_context(
                 Gateway(
-                    self.service.url,
+                    self.service_url,
                     jwks_uri=self.entra.jwks_uri,
                     issuers=[self.entra.issuer, self.entra.v1_issuer],
                     audiences=self.tenant.audiences,
@@ -225,7 +256,7 @@ class System:
     @property
     def api_url(self) -> str:
         """Where agents and clients send ``/api/*``: the gateway in gateway mode, else the service."""
-        return self.gateway.url if self.gateway is not None else self.service.url
+        return self.gateway.url if self.gateway is not None else self.service_url
 
     def agent_env(
         self, identity: WorkloadIdentity, *, service_name: str, readiness_port: int
@@ -311,7 +342,7 @@ class System:
     def logs(self) -> dict[str, str]:
         """Every process's captured output (the service, each agent) and the in-process components' logs."""
         out = {"in-process stand-ins and gateway": "\n".join(self._captured.lines)}
-        for process in [self.service.process, *self.agents]:
+        for process in [*(r.process for r in self.replicas), *self.agents]:
             out[process.name] = process.output
         migrate_log = self.workdir / "lkps-migrate.log"
         if migrate_log.exists():

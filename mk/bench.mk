@@ -1,4 +1,5 @@
-# `make bench`: the benchmarks in bench/ (service, SDK worker, template); results land in docs/benchmarks.md.
+# `make bench`: the benchmarks in bench/ (service, SDK worker, template, scale-out, images); results land in
+# docs/benchmarks.md.
 # Included from the root Makefile. Subset: `make bench BENCH=service` (or sdk, template, a comma list).
 # Shorter or longer: `make bench BENCH_ARGS="--duration 5 --runs 3 --sdk-runs 5 --template-runs 3"`.
 
@@ -6,7 +7,7 @@ BENCH      ?= all
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: sync postgres bench-tools ## run the benchmarks (BENCH=all|service|sdk|template), write docs/benchmarks.md
+bench: sync postgres bench-tools ## run the benchmarks (BENCH=all|service|sdk|template|scale|images), write docs/benchmarks.md
 	BENCH=$(BENCH) $(UV) run python -m bench.run $(BENCH_ARGS)
 
 # wrk drives the service benchmark; Debian ships it (the `wrk` package).

@@ -62,7 +62,11 @@ def _type(schema: Mapping[str, Any]) -> str:
         return f"`{json.dumps(schema['const'])}`"
     if "enum" in schema:
         return "one of " + ", ".join(f"`{json.dumps(v)}`" for v in schema["enum"])
-    kind = str(schema.get("type", "any"))
+    raw = schema.get("type", "any")
+    kind = " or ".join(raw) if isinstance(raw, list) else str(raw)
+    if kind == "array" and isinstance(schema.get("items"), Mapping) and "$ref" in schema["items"]:
+        name = str(schema["items"]["$ref"]).rsplit("/", 1)[1]
+        return f"array of [`{name}`](#schema-{name.lower()})"
     return f"{kind} ({schema['format']})" if "format" in schema else kind
 
 
@@ -119,6 +123,14 @@ def _operation(path: str, method: str, op: Mapping[str, Any], spec: Mapping[str,
     if op.get("description"):
         lines += [str(op["description"]), ""]
     lines += [f"**Authentication:** {_security(op, spec)}", ""]
+    parameters = op.get("parameters", [])
+    if parameters:
+        lines += ["**Query parameters:**", "", "| Parameter | Type | Notes |", "|---|---|---|"]
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            notes = " ".join(p for p in (str(parameter.get("description", "")), _constraints(schema)) if p)
+            lines.append(f"| `{parameter['name']}` | {_cell(_type(schema))} | {_cell(notes)} |")
+        lines.append("")
     body = op.get("requestBody")
     if body:
         required = "required" if body.get("required") else "optional"

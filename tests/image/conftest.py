@@ -6,6 +6,7 @@ configuration ignores this folder), and fail, never skip, when the engine is mis
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -25,7 +26,9 @@ from tests.support.docker import Docker
 from tests.support.image import (
     AGENT_APP_ID,
     ANSWERS,
+    BENCH,
     DEFAULTS,
+    MEASURED,
     PLATFORM_APP_ID,
     TENANT_ID,
     AgentContainer,
@@ -41,9 +44,6 @@ from tests.support.netns import network_namespace
 from tests.support.paths import REPO
 from tests.support.tools import uv_binary
 from tests.support.wheelhouse import Target, locked_pins, probe_target, wheelhouse
-
-# What the measurements of this run were (printed at the end of the session).
-BENCH: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
@@ -148,12 +148,16 @@ def agent_image(engine: Engine, offline_context: AgentRepo) -> AgentImage:
     steps = stage.stdout.count("\nStep ") + final.stdout.count("\nStep ")
     cached = stage.stdout.count("Using cache") + final.stdout.count("Using cache")
     BENCH["image"] = f"{tag}: {size / 1e6:.0f} MB, built in {seconds:.0f} s ({cached}/{steps} steps cached)"
+    MEASURED["agent"] = {"size_bytes": size, "build_seconds": seconds, "steps": steps, "cached": cached}
     return AgentImage(tag, offline_context, seconds, size)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, line in BENCH.items():
         terminalreporter.write_line(f"image bench: {name}: {line}")
+    target = os.environ.get("IMAGE_BENCH_FILE")
+    if target:
+        Path(target).write_text(json.dumps(MEASURED, indent=2), encoding="utf-8")
 
 
 @pytest.fixture

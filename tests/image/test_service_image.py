@@ -20,7 +20,7 @@ import tomllib
 from livekit import api
 
 from livekit_platform_testing.livekit import LiveKitStandIn
-from tests.support.image import Engine
+from tests.support.image import BENCH, MEASURED, Engine
 from tests.support.netns import network_namespace
 from tests.support.paths import REPO
 from tests.support.postgres import PostgresCluster
@@ -80,15 +80,27 @@ def service_image(engine: Engine, target: Target, tmp_path_factory: pytest.TempP
     house, _ = wheelhouse(uv, target, pins, tools, engine.cache / "wheelhouse-service", engine.cache / "pip")
     for wheel in house.glob("*.whl"):
         shutil.copyfile(wheel, context / "service" / "wheels" / wheel.name)
+    # IMAGE_NO_CACHE=1: a cold build (the base image stays cached)
+    cold = ["--no-cache"] if os.environ.get("IMAGE_NO_CACHE") == "1" else []
+    args = ["build", "--network", "none", "--build-arg", "OFFLINE_WHEELS=1"]
+    args += ["--build-arg", f"PYTHON_IMAGE={engine.base_image}"]
+    args += ["-f", str(context / "service" / "Dockerfile")]
     started = time.monotonic()
-    engine.docker.run(
-        "build", "--network", "none", "--build-arg", "OFFLINE_WHEELS=1",
-        "--build-arg", f"PYTHON_IMAGE={engine.base_image}",
-        "-f", str(context / "service" / "Dockerfile"), "-t", TAG, str(context),
-        timeout=1500,
-    )  # fmt: skip
+    # The build stage gets its own tag first (as the agent's does): untagged, the prune below would drop it
+    # and the next build would find no layer cache.
+    stage = engine.docker.run(
+        *args, *cold, "--target", "build", "-t", f"{TAG}-build", str(context), timeout=1500
+    )
+    final = engine.docker.run(*args, "-t", TAG, str(context), timeout=1500)
     seconds = time.monotonic() - started
     engine.docker.run("image", "prune", "--force")
+    size = int(engine.docker.output("image", "inspect", "--format", "{{.Size}}", TAG))
+    steps = stage.stdout.count("\nStep ") + final.stdout.count("\nStep ")
+    cached = stage.stdout.count("Using cache") + final.stdout.count("Using cache")
+    BENCH["service image"] = (
+        f"{TAG}: {size / 1e6:.0f} MB, built in {seconds:.0f} s ({cached}/{steps} steps cached)"
+    )
+    MEASURED["service"] = {"size_bytes": size, "build_seconds": seconds, "steps": steps, "cached": cached}
     return ServiceImage(TAG, seconds)
 
 

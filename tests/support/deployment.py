@@ -109,8 +109,9 @@ class Deployment:
         )
 
 
-def deploy(system: System, name: str) -> Deployment:
-    """Add an agent identity and a client app to the tenant and start the agent; wait until it is ready."""
+def deploy(system: System, name: str, *, platform_url: str | None = None) -> Deployment:
+    """Add an agent identity and a client app to the tenant and start the agent; wait until it is ready.
+    ``platform_url``: where the agent registers (default: where clients call, ``system.api_url``)."""
     identity = system.tenant.add_workload_agent(
         system.workdir / f"{name}-sa-token", display_name=f"{name} agent", service_account=name
     )
@@ -121,6 +122,8 @@ def deploy(system: System, name: str) -> Deployment:
         **system.agent_env(identity, service_name=f"{name}-agent", readiness_port=readiness_port),
         "E2E_AGENT_OUTPUT": str(jobs_file),
     }
+    if platform_url is not None:
+        env["LIVEKIT_PLATFORM_URL"] = platform_url
     agent = system.start_agent(f"{name} agent", [sys.executable, str(AGENT_SCRIPT), "start"], env)
     deployment = Deployment(system, identity, agent, client, jobs_file, readiness_port)
     try:

@@ -23,6 +23,10 @@ from tests.support.docker import Docker
 from tests.support.paths import REPO
 from tests.support.tools import uv_binary
 
+# What the measurements of this run were (printed at the end of the session).
+BENCH: dict[str, str] = {}
+# The same as numbers, written to $IMAGE_BENCH_FILE (JSON) for `make bench BENCH=images`.
+MEASURED: dict[str, dict[str, float]] = {}
 DEFAULTS: dict[str, Any] = json.loads((REPO / "cookiecutter.json").read_text(encoding="utf-8"))
 # The vendored SDK (and stand-ins) sit inside the build context; the package source would point outside it.
 TENANT_ID = "5d3c2b1a-0f9e-4d8c-b7a6-958473625140"

@@ -13,6 +13,7 @@ from azure.identity import ClientSecretCredential, WorkloadIdentityCredential
 
 from livekit_platform_testing.entra import GRAPH_RESOURCE, GRAPH_SCOPE, EntraStandIn
 from livekit_platform_testing.tenant import (
+    ADMIN_ROLE,
     CLIENT_SCOPE,
     REGISTER_ROLE,
     SESSION_ROLE,
@@ -44,9 +45,9 @@ def _graph_application(tenant: Tenant, app_id: str) -> httpx.Response:
         )
 
 
-def test_the_platform_app_has_both_app_roles_graph_read_access_and_a_working_secret(tenant: Tenant) -> None:
+def test_the_platform_app_has_its_app_roles_graph_read_access_and_a_working_secret(tenant: Tenant) -> None:
     platform = tenant.entra.app(tenant.platform.app_id)
-    assert set(platform.app_roles) == {REGISTER_ROLE, SESSION_ROLE}
+    assert set(platform.app_roles) == {REGISTER_ROLE, SESSION_ROLE, ADMIN_ROLE}
     assert tenant.scope == f"api://{platform.app_id}/.default"
     assert tenant.audiences == [platform.app_id, f"api://{platform.app_id}"]
 

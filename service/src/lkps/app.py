@@ -10,13 +10,14 @@ import logging
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 import certifi
 import httpx
 import uvicorn
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import generate_latest, start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from .api.admin import AdminViews
 from .api.agents import AgentRegistration
 from .api.health import Health, HealthChecker
 from .api.openapi import document
@@ -41,8 +43,10 @@ from .domain.ids import Ids
 from .domain.room_names import RoomNames
 from .domain.tokens import TokenMinter
 from .observability.logs import JsonFormatter, TextFormatter, configure_logging
-from .observability.tracing import TracingMiddleware, build_tracer_provider
-from .settings import Settings
+from .observability.metrics import CONTENT_TYPE, Metrics, RequestMetrics
+from .observability.refusals import Refusals
+from .observability.tracing import TraceContext, TracingMiddleware, build_tracer_provider
+from .settings import DatabaseSettings, Settings
 from .speedups.bulk import BulkWrites, HeldConnectionBatches
 from .speedups.caches import BufferedRoomNames, CachedGatewayIdentity, FastIds
 from .speedups.hot_routes import HotRoutes
@@ -76,6 +80,10 @@ class Services:
     webhook_verifier: WebhookVerifier
     webhook_writer: WebhookWriter
     tracer_provider: TracerProvider | None
+    metrics: Metrics
+    refusals: Refusals
+    # Where a separate metrics port (LKPS_METRICS_PORT) listens: lkps serve's --host.
+    metrics_host: str = "127.0.0.1"
 
 
 def create_app(
@@ -100,6 +108,7 @@ def create_app(
     minter = minter_class(settings.livekit_api_key, secret)
     verifier_class = FastWebhookVerifier if "webhooks" in on else WebhookVerifier
     verifier = verifier_class(settings.livekit_api_key, secret)
+    metrics = Metrics()
     if identity is None:
         gateway_class = CachedGatewayIdentity if "caches" in on else GatewayIdentity
         entra = settings.identity_mode == "entra"
@@ -120,7 +129,8 @@ def create_app(
         engine=engine,
         http=http,
         identity=identity,
-        authorizer=authorizer or GraphAuthorizer(settings, build_credential(settings), http=http),
+        authorizer=authorizer
+        or GraphAuthorizer(settings, build_credential(settings), http=http, metrics=metrics),
         writes=writes,
         audit=AuditWriter(
             engine,
@@ -128,11 +138,15 @@ def create_app(
             queue_size=settings.audit_queue_size,
             batch_size=settings.audit_batch_size,
             flush_timeout=settings.audit_flush_timeout,
+            stuck_after=settings.audit_stuck_after,
         ),
         webhook_verifier=verifier,
         webhook_writer=WebhookWriter(batches, batch_size=settings.webhook_batch_size),
         tracer_provider=tracer_provider or build_tracer_provider(settings),
+        metrics=metrics,
+        refusals=Refusals(metrics),
     )
+    metrics.watch_audit(services.audit)
     registry = AgentRegistry(
         AgentStore(engine, legacy_token_ttl=settings.agent_token_ttl),
         time.monotonic,
@@ -147,6 +161,7 @@ def create_app(
         ids=ids,
         json=json,
         clock=clock,
+        metrics=metrics,
     )
     sessions = SessionStart(
         settings=settings,
@@ -159,12 +174,14 @@ def create_app(
         ids=ids,
         json=json,
         clock=clock,
+        metrics=metrics,
     )
     webhooks = LiveKitWebhooks(
         verifier=verifier,
         writer=services.webhook_writer,
         write_timeout=settings.webhook_write_timeout,
         json=json,
+        metrics=metrics,
     )
     health = Health(
         checker=HealthChecker(
@@ -173,9 +190,14 @@ def create_app(
             timeout=settings.health_timeout,
             http=http,
             cache_for=settings.health_cache_ttl,
+            audit_stuck=lambda: services.audit.stuck,
+            on_database_error=lambda: metrics.database_error("health"),
         ),
         json=json,
         clock=clock,
+    )
+    admin = AdminViews(
+        settings=settings, identity=identity, engine=engine, json=json, clock=clock, metrics=metrics
     )
     openapi = document()
 
@@ -188,24 +210,38 @@ def create_app(
         Route("/livekit/webhook", webhooks.receive, methods=["POST"]),
         Route("/api/health", health.get, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/api/admin/agents", admin.agents, methods=["GET"]),
+        Route("/api/admin/sessions", admin.sessions, methods=["GET"]),
     ]
+    if settings.metrics_enabled and settings.metrics_port is None:
+        routes.append(Route("/metrics", _exposition(metrics), methods=["GET"]))
+    metrics.routes = frozenset(r.path for r in routes)
     middleware = []
     if services.tracer_provider is not None:
         paths = frozenset(r.path for r in routes)
         middleware.append(Middleware(TracingMiddleware, provider=services.tracer_provider, routes=paths))
+    if settings.metrics_enabled:
+        middleware.append(Middleware(RequestMetrics, metrics=metrics))
     if "routes" in on:
         # The POST routes (the API's work) go through HotRoutes, ahead of the router; their Routes still
         # declare them and answer other methods with 405.
         posts = {r.path: r.endpoint for r in routes if r.methods == {"POST"}}
-        middleware.append(Middleware(HotRoutes, routes=posts, json=json))
+        middleware.append(Middleware(HotRoutes, routes=posts, json=json, on_refusal=services.refusals))
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers=exception_handlers(json),
+        exception_handlers=exception_handlers(json, services.refusals),
         lifespan=_lifespan(services),
     )
     app.state.services = services
     return app
+
+
+def _exposition(metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
+    async def exposition(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE)
+
+    return exposition
 
 
 def _lifespan(services: Services) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
@@ -215,6 +251,11 @@ def _lifespan(services: Services) -> Callable[[Starlette], contextlib.AbstractAs
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await migrate.upgrade_async(settings.database_url)
+        metrics_server = None
+        if settings.metrics_enabled and settings.metrics_port is not None:
+            metrics_server, _ = start_http_server(
+                settings.metrics_port, addr=services.metrics_host, registry=services.metrics.registry
+            )
         services.audit.start()
         services.webhook_writer.start()
         log.info(
@@ -228,6 +269,10 @@ def _lifespan(services: Services) -> Callable[[Starlette], contextlib.AbstractAs
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
+            services.refusals.flush()
             await services.audit.stop()
             await services.webhook_writer.stop()
             await services.identity.aclose()
@@ -241,6 +286,7 @@ def _lifespan(services: Services) -> Callable[[Starlette], contextlib.AbstractAs
                 "audit_written": services.audit.written,
                 "audit_batches": services.audit.batches,
                 "audit_dropped": services.audit.dropped,
+                "audit_set_aside": services.audit.set_aside,
                 "webhooks_stored": services.webhook_writer.stored,
                 "webhook_duplicates": services.webhook_writer.duplicates,
                 "webhook_batches": services.webhook_writer.batches,
@@ -274,14 +320,18 @@ def server_config(app: ASGIApp, host: str, port: int, speedups: Collection[str])
     )
 
 
-def setup_logging(settings: Settings) -> None:
-    """The process's logging: JSON lines (or readable text) on stderr, at ``LKPS_LOG_LEVEL``."""
-    batched = "logs" in settings.speedups
+def setup_logging(settings: DatabaseSettings) -> None:
+    """The process's logging: JSON lines (or readable text) on stderr, at ``LKPS_LOG_LEVEL``; the commands
+    that read only the database settings log without the speedups or trace ids."""
+    full = settings if isinstance(settings, Settings) else None
+    batched = full is not None and "logs" in full.speedups
     handler = BatchingStreamHandler(sys.stderr) if batched else logging.StreamHandler(sys.stderr)
     if settings.log_format == "text":
         handler.setFormatter(TextFormatter())
     else:
         handler.setFormatter(FastJsonFormatter() if batched else JsonFormatter())
+    if full is not None and full.otlp_endpoint:
+        handler.addFilter(TraceContext())
     configure_logging(settings.log_level, handler)
     if batched:
         skip_record_details()
@@ -289,7 +339,9 @@ def setup_logging(settings: Settings) -> None:
 
 def server(settings: Settings, host: str, port: int) -> uvicorn.Server:
     """The server ``lkps serve`` runs: the app on :func:`server_config`."""
-    instance = uvicorn.Server(server_config(create_app(settings), host, port, settings.speedups))
+    app = create_app(settings)
+    app.state.services.metrics_host = host
+    instance = uvicorn.Server(server_config(app, host, port, settings.speedups))
     if "gc" in settings.speedups:
         # What exists now (modules, settings, the app) lives as long as the process: frozen out of the
         # cyclic collector's view, full collections under load walk only per-request objects.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,11 +21,13 @@ from .envsettings import CommaList, EnvSettings, Flag, Lowercase, SettingsError,
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "DatabaseSettings",
     "IdentityMode",
     "Settings",
     "SettingsError",
     "livekit_health_url",
     "normalize_database_url",
+    "redacted_database_url",
 ]
 
 IdentityMode = Literal["entra", "gateway"]
@@ -119,7 +122,42 @@ _OPERATIONS = "Health, logs and tracing"
 _SPEEDUPS = "Speedups"
 
 
-class Settings(EnvSettings):
+class DatabaseSettings(EnvSettings):
+    """What the commands that only use the database read (``lkps migrate``, ``agents``, ``sessions``): the
+    database URL and how to log. :class:`Settings` holds them too, with everything else."""
+
+    subject: ClassVar[str] = "the platform service"
+    prefix: ClassVar[str | None] = "LKPS_"
+
+    database_url: Annotated[str, BeforeValidator(_database_url)] = Field(
+        DEFAULT_DATABASE_URL,
+        validation_alias="LKPS_DATABASE_URL",
+        description="`postgresql://user:password@host:5432/db` (asyncpg) or `sqlite:///path/to/file.db` "
+        "(aiosqlite); `postgres://` works too. Use PostgreSQL in production.",
+        json_schema_extra={"group": _DATABASE, "default_text": "`sqlite:///./lkps.db`", "sensitive": True},
+    )
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = Field(
+        "INFO",
+        validation_alias="LKPS_LOG_LEVEL",
+        description="The least severe level logged (any case).",
+        json_schema_extra={"group": _OPERATIONS},
+    )
+    log_format: Annotated[Literal["json", "text"], Lowercase] = Field(
+        "json",
+        validation_alias="LKPS_LOG_FORMAT",
+        description="`json`: one object per line; `text`: readable lines.",
+        json_schema_extra={"group": _OPERATIONS, "default_text": "`json` (`lkps dev`: `text`)"},
+    )
+
+    @classmethod
+    def unknown_variables(cls, environ: Mapping[str, str] | None = None) -> list[str]:
+        # The service's other variables are set alongside (one environment for every command): not typos.
+        if cls is DatabaseSettings:
+            return Settings.unknown_variables(environ)
+        return super().unknown_variables(environ)
+
+
+class Settings(DatabaseSettings):
     """Everything the service reads from its environment (docs/reference/service-settings.md is rendered
     from these fields)."""
 
@@ -155,13 +193,6 @@ class Settings(EnvSettings):
     )
 
     # -- Database
-    database_url: Annotated[str, BeforeValidator(_database_url)] = Field(
-        DEFAULT_DATABASE_URL,
-        validation_alias="LKPS_DATABASE_URL",
-        description="`postgresql://user:password@host:5432/db` (asyncpg) or `sqlite:///path/to/file.db` "
-        "(aiosqlite); `postgres://` works too. Use PostgreSQL in production.",
-        json_schema_extra={"group": _DATABASE, "default_text": "`sqlite:///./lkps.db`", "sensitive": True},
-    )
     migrate_on_start: Flag = Field(
         False,
         validation_alias="LKPS_MIGRATE_ON_START",
@@ -341,11 +372,13 @@ class Settings(EnvSettings):
         json_schema_extra={"group": _TOKENS, "unit": "seconds"},
     )
     participant_token_ttl: int = Field(
-        3600,
+        300,
         ge=60,
-        le=86400,
+        le=900,
         validation_alias="LKPS_PARTICIPANT_TOKEN_TTL",
-        description="Lifetime of a client's participant token.",
+        description="Lifetime of a client's participant token: the time to join. LiveKit refreshes a "
+        "connected participant's token itself; a token not yet used can recreate the room and dispatch the "
+        "agent again until it expires, so it is short and capped at 15 minutes.",
         json_schema_extra={"group": _TOKENS, "unit": "seconds"},
     )
     registry_cache_ttl: float = Field(
@@ -382,6 +415,15 @@ class Settings(EnvSettings):
         description="How long shutdown waits for the audit queue to drain.",
         json_schema_extra={"group": _TOKENS, "unit": "seconds"},
     )
+    audit_stuck_after: float = Field(
+        60.0,
+        ge=0.1,
+        le=3600,
+        validation_alias="LKPS_AUDIT_STUCK_AFTER",
+        description="How long one audit batch may stay unwritten (retried, or waiting on a lock) before "
+        "`GET /api/health` answers 503 with reason `audit`.",
+        json_schema_extra={"group": _TOKENS, "unit": "seconds"},
+    )
     webhook_batch_size: int = Field(
         500,
         ge=1,
@@ -416,18 +458,6 @@ class Settings(EnvSettings):
         description="How long probes share one health result.",
         json_schema_extra={"group": _OPERATIONS, "unit": "seconds"},
     )
-    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = Field(
-        "INFO",
-        validation_alias="LKPS_LOG_LEVEL",
-        description="The least severe level logged (any case).",
-        json_schema_extra={"group": _OPERATIONS},
-    )
-    log_format: Annotated[Literal["json", "text"], Lowercase] = Field(
-        "json",
-        validation_alias="LKPS_LOG_FORMAT",
-        description="`json`: one object per line; `text`: readable lines.",
-        json_schema_extra={"group": _OPERATIONS, "default_text": "`json` (`lkps dev`: `text`)"},
-    )
     otlp_endpoint: str | None = Field(
         None,
         validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -450,6 +480,40 @@ class Settings(EnvSettings):
         + ", ".join(f"`{name}`" for name in _speedups.SPEEDUPS)
         + ". The API answers the same either way. See [speedups](../service-operations.md#speedups).",
         json_schema_extra={"group": _SPEEDUPS, "default_text": "`on`"},
+    )
+
+    # -- Metrics and admin views (issue 26)
+    metrics_enabled: Flag = Field(
+        True,
+        validation_alias="LKPS_METRICS",
+        description="Prometheus metrics (`lkps_*`) at `GET /metrics`, with a duration histogram per route. "
+        "`false`: no `/metrics` and no per-request timing. See "
+        "[metrics](../operating-the-service.md#metrics).",
+        json_schema_extra={"group": _OPERATIONS},
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        validation_alias="LKPS_METRICS_PORT",
+        description="Serve `/metrics` on this port (on the interface `lkps serve --host` binds) instead of "
+        "the service's port, which then answers `/metrics` with 404.",
+        json_schema_extra={"group": _OPERATIONS, "default_text": "the service's port"},
+    )
+    entra_admin_role: str = Field(
+        "Platform.Admin",
+        validation_alias="LKPS_ENTRA_ADMIN_ROLE",
+        description="`entra` mode: app role a token must carry in `roles` to read the admin views "
+        "(`GET /api/admin/agents`, `GET /api/admin/sessions`). Empty turns the admin views off (404). See "
+        "[admin views](../operating-the-service.md#admin-views).",
+        json_schema_extra={"group": _IDENTITY},
+    )
+    gateway_admin_client_ids: Annotated[CommaList, AfterValidator(_lowercase_all)] = Field(
+        (),
+        validation_alias="LKPS_GATEWAY_ADMIN_CLIENT_IDS",
+        description="`gateway` mode: client IDs (in the client ID header) allowed to read the admin views, "
+        "comma-separated. Empty: the admin views answer 404 in `gateway` mode.",
+        json_schema_extra={"group": _IDENTITY, "default_text": "empty (admin views off)"},
     )
 
     # -- rules across variables (each reads only fields declared above it)
@@ -538,3 +602,8 @@ def _without_password(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def redacted_database_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, safe to log or print."""
+    return _without_password(url)

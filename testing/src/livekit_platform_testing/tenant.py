@@ -1,6 +1,7 @@
 """One Entra tenant wired the way the LiveKit platform expects it, on an ``EntraStandIn``.
 
-The platform's app registration holds the app roles ``Agent.Register`` and ``Session.Start``, Microsoft
+The platform's app registration holds the app roles ``Agent.Register``, ``Session.Start`` and
+``Platform.Admin`` (the admin views; granted to no app unless a test grants it), Microsoft
 Graph's ``Application.Read.All`` (it reads agents' pre-authorized clients) and a client secret (its Graph
 credential). Agents are app registrations that expose ``access_as_client`` and hold ``Agent.Register``, with a
 client secret (service principal) or a federated credential for a Kubernetes service account (AKS workload
@@ -18,9 +19,10 @@ from pathlib import Path
 from azure.identity import ClientSecretCredential
 
 from .entra import GRAPH_APP_ID, EntraStandIn
-from .platform.roles import CLIENT_SCOPE, GRAPH_READ_ROLE, REGISTER_ROLE, SESSION_ROLE
+from .platform.roles import ADMIN_ROLE, CLIENT_SCOPE, GRAPH_READ_ROLE, REGISTER_ROLE, SESSION_ROLE
 
 __all__ = [
+    "ADMIN_ROLE",
     "CLIENT_SCOPE",
     "REGISTER_ROLE",
     "SESSION_ROLE",
@@ -100,7 +102,9 @@ class Tenant:
     ) -> None:
         self.entra = entra
         platform_id = entra.register_app(
-            platform_app_id, display_name=platform_display_name, app_roles=[REGISTER_ROLE, SESSION_ROLE]
+            platform_app_id,
+            display_name=platform_display_name,
+            app_roles=[REGISTER_ROLE, SESSION_ROLE, ADMIN_ROLE],
         ).app_id
         # The service reads preAuthorizedApplications from Graph with its own client secret.
         entra.assign_role(platform_id, GRAPH_APP_ID, GRAPH_READ_ROLE)

@@ -55,6 +55,7 @@ class Context:
 
 
 BIG = b'{"pad": "' + b"x" * 70_000 + b'"}'
+BIG_WEBHOOK = b'{"pad": "' + b"x" * (1024 * 1024) + b'"}'  # past the webhook limit, 1 MiB
 
 
 async def _webhook(ctx: Context, *, tamper: bool = False) -> httpx.Response:
@@ -92,7 +93,42 @@ async def _webhook_db_down(ctx: Context) -> httpx.Response:
     )
 
 
+ADMIN_ID = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a99"
+
+
+def _admin_settings(ctx: Context, **update: Any) -> Settings:
+    return ctx.gateway.model_copy(update={"gateway_admin_client_ids": (ADMIN_ID,), **update})
+
+
+async def _admin(ctx: Context, path: str, *, client_id: str = ADMIN_ID) -> httpx.Response:
+    """An agent registers and starts a session, then ``client_id`` reads the admin view ``path``."""
+    agent_id = new_agent_id()
+    async with running_app(_admin_settings(ctx), authorizer=StaticAuthorizer()) as app:
+        await app.register(agent_id, enforce=False)
+        await app.start_session(agent_id)
+        await app.services.audit.flush()
+        return await app.client.get(path, headers=gateway_headers(client_id=client_id))
+
+
+async def _admin_db_down(ctx: Context, path: str) -> httpx.Response:
+    broken = _admin_settings(ctx, database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    return await ctx.call("GET", path, settings=broken, headers=gateway_headers(client_id=ADMIN_ID))
+
+
+def _admin_scenarios(path: str) -> dict[tuple[str, str, str], Scenario]:
+    return {
+        ("get", path, "200"): lambda ctx: _admin(ctx, path),
+        ("get", path, "400"): lambda ctx: _admin(ctx, f"{path}?state=nonsense"),
+        ("get", path, "401"): lambda ctx: ctx.call("GET", path, settings=ctx.entra),
+        ("get", path, "403"): lambda ctx: _admin(ctx, path, client_id=CLIENT_ID),
+        ("get", path, "404"): lambda ctx: ctx.call("GET", path, headers=gateway_headers()),
+        ("get", path, "503"): lambda ctx: _admin_db_down(ctx, path),
+    }
+
+
 SCENARIOS: dict[tuple[str, str, str], Scenario] = {
+    **_admin_scenarios("/api/admin/agents"),
+    **_admin_scenarios("/api/admin/sessions"),
     ("get", "/api/health", "200"): lambda ctx: ctx.call("GET", "/api/health"),
     ("get", "/api/health", "503"): _health_down,
     ("post", "/api/agent/register", "200"): lambda ctx: ctx.call(
@@ -128,9 +164,12 @@ SCENARIOS: dict[tuple[str, str, str], Scenario] = {
     ),
     ("post", "/livekit/webhook", "200"): _webhook,
     ("post", "/livekit/webhook", "401"): lambda ctx: _webhook(ctx, tamper=True),
-    ("post", "/livekit/webhook", "413"): lambda ctx: ctx.call("POST", "/livekit/webhook", content=BIG),
+    ("post", "/livekit/webhook", "413"): lambda ctx: ctx.call(
+        "POST", "/livekit/webhook", content=BIG_WEBHOOK
+    ),
     ("post", "/livekit/webhook", "503"): _webhook_db_down,
     ("get", "/openapi.json", "200"): lambda ctx: ctx.call("GET", "/openapi.json"),
+    ("get", "/metrics", "200"): lambda ctx: ctx.call("GET", "/metrics"),
 }
 
 
@@ -155,9 +194,22 @@ def check(schema: dict[str, Any], value: Any, where: str = "$") -> None:
     if "enum" in schema:
         assert value in schema["enum"], f"{where}: {value!r} not in {schema['enum']}"
     kind = schema.get("type")
-    python = {"object": dict, "string": str, "integer": int, "boolean": bool}
+    python: dict[str, tuple[type, ...]] = {
+        "object": (dict,),
+        "string": (str,),
+        "integer": (int,),
+        "boolean": (bool,),
+        "array": (list,),
+        "number": (int, float),
+        "null": (type(None),),
+    }
     if kind is not None:
-        assert isinstance(value, python[kind]), f"{where}: {value!r} is not {kind}"
+        kinds = kind if isinstance(kind, list) else [kind]
+        allowed = tuple(t for k in kinds for t in python[k])
+        assert isinstance(value, allowed), f"{where}: {value!r} is not {kind}"
+    if "items" in schema and isinstance(value, list):
+        for index, item in enumerate(value):
+            check(schema["items"], item, f"{where}[{index}]")
     for name in schema.get("required", []):
         assert name in value, f"{where}: missing {name}"
     for name, sub in schema.get("properties", {}).items():
@@ -204,4 +256,7 @@ async def test_documented_response_happens_with_the_documented_body(
     response = await SCENARIOS[(method, path, status)](Context(settings, entra_settings, tenant, parties))
     assert response.status_code == int(status), response.text
     content = document()["paths"][path][method]["responses"][status]["content"]
+    if "application/json" not in content:  # /metrics: Prometheus' text format
+        assert response.headers["content-type"].startswith(next(iter(content)))
+        return
     check(content["application/json"]["schema"], response.json())

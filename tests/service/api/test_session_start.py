@@ -45,7 +45,7 @@ async def test_session_start_returns_a_room_and_a_token_that_dispatches_the_agen
     body = response.json()
     assert set(body) == {"room_name", "livekit_url", "participant_token"}
     assert body["livekit_url"] == settings.livekit_url
-    match = re.fullmatch(rf"JDOE1-{agent_id}-(\d+)-([0-9a-f]{{4}})", body["room_name"])
+    match = re.fullmatch(rf"JDOE1-{agent_id}-(\d+)-([0-9a-f]{{32}})", body["room_name"])
     assert match is not None
     assert before <= int(match.group(1)) <= before + 2
 

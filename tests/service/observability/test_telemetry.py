@@ -8,6 +8,7 @@ import pytest
 
 from livekit_platform_testing.otlp import OtlpStandIn
 from lkps.app import create_app
+from lkps.observability.metrics import RequestMetrics
 from lkps.observability.tracing import TracingMiddleware
 from lkps.settings import Settings
 from lkps.speedups.hot_routes import HotRoutes
@@ -49,6 +50,8 @@ async def test_tracing_middleware_is_installed_only_with_an_endpoint(settings: S
     )
     # HotRoutes (speedup routes: the busiest routes' dispatch) sits inside tracing, so those requests are
     # spans too.
+    # RequestMetrics (LKPS_METRICS, on by default) times both dispatch paths, so it sits outside HotRoutes.
     hot = [cast(object, HotRoutes)] if "routes" in settings.speedups else []
-    assert [m.cls for m in plain.user_middleware] == hot
-    assert [m.cls for m in traced.user_middleware] == [cast(object, TracingMiddleware), *hot]
+    timed = [cast(object, RequestMetrics), *hot]
+    assert [m.cls for m in plain.user_middleware] == timed
+    assert [m.cls for m in traced.user_middleware] == [cast(object, TracingMiddleware), *timed]

@@ -16,7 +16,8 @@ from ..domain.audit import Registration, Revocation
 from ..domain.ids import Ids
 from ..domain.times import utc
 from ..domain.tokens import TokenMinter
-from ..errors import bad_request
+from ..errors import ApiError, bad_request
+from ..observability.metrics import Metrics
 from ..settings import Settings
 from ..storage.audit_writer import AuditWriter
 from .body import json_object
@@ -35,8 +36,18 @@ class AgentRegistration:
     ids: Ids
     json: JsonResponse
     clock: Callable[[], float]
+    metrics: Metrics
 
     async def register(self, request: Request) -> Response:
+        try:
+            response = await self._register(request)
+        except ApiError as exc:
+            self.metrics.registrations.labels(exc.error).inc()
+            raise
+        self.metrics.registered.inc()
+        return response
+
+    async def _register(self, request: Request) -> Response:
         try:
             caller = await self.identity.resolve(request.headers, "register")
         except MissingRoleError as exc:
@@ -51,6 +62,7 @@ class AgentRegistration:
         registration_id = self.ids.new()
         worker_identity = f"agent-{agent_id}-{registration_id}"
         token = self.minter.agent_token(identity=worker_identity, name=agent_id, now=issued, ttl=ttl)
+        self.metrics.agent_tokens.inc()
         # The audit row states exactly the token's nbf/exp (whole seconds).
         issued_at, expires_at, registered_at = utc(issued), utc(issued + ttl), utc(now)
         self.registry.record(AgentRecord(agent_id, enforce, registered_at, expires_at))
@@ -87,6 +99,7 @@ class AgentRegistration:
         at = utc(self.clock())
         self.registry.revoke(agent_id, at)
         self.audit.submit(Revocation(entra_app_id=agent_id, revoked_at=at))
+        self.metrics.revocations.inc()
         log.warning("agent registration refused: agent revoked", extra={"agent_entra_app_id": agent_id})
 
     def _agent_app_id(self, caller: Identity) -> str:
@@ -102,7 +115,11 @@ class AgentRegistration:
         try:
             return self.ids.canonical(caller.client_id)
         except ValueError:
-            raise bad_request(f"{field} is not an Entra app (client) ID: it must be a GUID", field) from None
+            raise bad_request(
+                f"{field} is not an Entra app (client) ID: it must be a GUID in its standard form (8-4-4-4-12"
+                " hex digits)",
+                field,
+            ) from None
 
 
 def _enforce_client_authz(body: dict[str, Any]) -> bool:

@@ -1,7 +1,10 @@
-"""Request bodies: at most 64 KiB, a JSON object where one is expected, each refusal naming ``body``."""
+"""Request bodies: bounded in size, a JSON object where one is expected, numbers that keep their value, and
+each refusal a 400 naming the field (``body``, or the path to the value, e.g. ``metadata.a.b``)."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import orjson
@@ -10,15 +13,23 @@ from starlette.requests import ClientDisconnect, Request
 from ..errors import ApiError, bad_request
 
 MAX_BODY_BYTES = 64 * 1024
+# What LiveKit can send: its events carry room and participant metadata and attributes (each up to 64 KB with
+# its default limits), so a genuine event can exceed 64 KiB; 1 MiB covers them with room to spare and keeps
+# the body bounded.
+MAX_WEBHOOK_BODY_BYTES = 1024 * 1024
+# Integers survive a round trip through the service (and the agent's JSON parser) only in the 64-bit range:
+# orjson reads a longer integer as a float, silently changing it.
+INT_RANGE = (-(2**63), 2**64 - 1)
+_LONG_DIGITS = re.compile(rb"\d{19,}")  # the only integers that can fall outside INT_RANGE
+MAX_PATH_SHOWN = 80
 
 
-async def read_body(request: Request) -> bytes:
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The whole body, read from the ASGI messages as they come: 413 as soon as it (or its declared length)
-    exceeds :data:`MAX_BODY_BYTES`, and Starlette's ``ClientDisconnect`` if the caller hangs up before it is
-    complete."""
+    exceeds ``limit``, and Starlette's ``ClientDisconnect`` if the caller hangs up before it is complete."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -27,15 +38,15 @@ async def read_body(request: Request) -> bytes:
             raise ClientDisconnect()
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large()
+        if size > limit:
+            raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
 
 async def json_object(request: Request, *, allow_empty: bool) -> dict[str, Any]:
-    """The body as a JSON object (strict RFC 8259 JSON: no NaN or Infinity)."""
+    """The body as a JSON object (strict RFC 8259 JSON: no NaN or Infinity; integers in :data:`INT_RANGE`)."""
     raw = await read_body(request)
     if not raw.strip():
         if allow_empty:
@@ -43,12 +54,62 @@ async def json_object(request: Request, *, allow_empty: bool) -> dict[str, Any]:
         raise bad_request("the request body is empty: send a JSON object", "body")
     try:
         body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise bad_request("the request body is not valid JSON: send a JSON object", "body") from None
+    except orjson.JSONDecodeError as exc:
+        # orjson's message says what and where (never the content): "number is infinity ...: line 1 column 9"
+        raise bad_request(f"the request body is not valid JSON ({exc}): send a JSON object", "body") from None
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object", "body")
+    if _LONG_DIGITS.search(raw):
+        _check_integers(raw)
     return body
 
 
-def _too_large() -> ApiError:
-    return ApiError(413, "payload_too_large", f"the request body exceeds {MAX_BODY_BYTES} bytes", "body")
+def _check_integers(raw: bytes) -> None:
+    """400 naming the first integer outside :data:`INT_RANGE` (read exactly, as Python's json reads it)."""
+    try:
+        exact = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise bad_request(
+            "the request body nests too deeply or has an integer too long to read: send a flatter object",
+            "body",
+        ) from None
+    stack: list[tuple[Any, str]] = [(exact, "")]
+    while stack:
+        value, path = stack.pop()
+        if type(value) is int and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+            raise bad_request(
+                f"{path} is an integer outside the 64-bit range ({INT_RANGE[0]} to {INT_RANGE[1]}): send"
+                " it as a string",
+                path,
+            )
+        if isinstance(value, dict):
+            stack.extend((v, field_path(path, k)) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(value))))
+
+
+def field_path(path: str, key: str) -> str:
+    """``path.key``, shown safely (printable ASCII, escapes otherwise) and cut to :data:`MAX_PATH_SHOWN`."""
+    shown = key.encode("ascii", "backslashreplace").decode("ascii")
+    joined = f"{path}.{shown}" if path else shown
+    return joined if len(joined) <= MAX_PATH_SHOWN else joined[: MAX_PATH_SHOWN - 1] + "…"
+
+
+def depth_exceeded(value: Any, path: str, limit: int) -> str | None:
+    """The path of the first array or object nested more than ``limit`` levels inside ``value``, else None."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth >= limit:
+                return where
+            stack.extend((v, field_path(where, k), depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            if depth >= limit:
+                return where
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(item))
+    return None
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"the request body exceeds {limit} bytes", "body")

@@ -1,4 +1,5 @@
-"""``GET /api/health``: readiness of what the service depends on, its database and the LiveKit server."""
+"""``GET /api/health``: readiness of what the service depends on, its database and the LiveKit server, and of
+its audit writer (stuck: an audit batch unwritten for ``LKPS_AUDIT_STUCK_AFTER``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .responses import JsonResponse
 
 log = logging.getLogger(__name__)
 
-Reason = Literal["database", "livekit"]
+Reason = Literal["database", "livekit", "audit"]
 
 
 class HealthChecker:
@@ -36,6 +37,8 @@ class HealthChecker:
         http: httpx.AsyncClient,
         cache_for: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        audit_stuck: Callable[[], bool] = lambda: False,
+        on_database_error: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._url = livekit_health_url
@@ -43,6 +46,8 @@ class HealthChecker:
         self._http = http
         self._cache_for = cache_for
         self._clock = clock
+        self._audit_stuck = audit_stuck
+        self._on_database_error = on_database_error  # counted in lkps_database_errors_total
         self._last: tuple[float, Reason | None] | None = None
         self._lock = asyncio.Lock()
 
@@ -59,12 +64,15 @@ class HealthChecker:
         try:
             await asyncio.wait_for(ping(self._engine), self._timeout)
         except Exception:  # any driver or connection failure means "database down"
+            self._on_database_error()
             return "database"
         try:
             response = await self._http.get(self._url, timeout=self._timeout)
         except httpx.HTTPError:
             return "livekit"
-        return None if response.is_success else "livekit"
+        if not response.is_success:
+            return "livekit"
+        return "audit" if self._audit_stuck() else None
 
 
 @dataclass

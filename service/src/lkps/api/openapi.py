@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from ..domain.ids import GUID
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -15,6 +16,35 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _error(description: str) -> dict[str, Any]:
     return _json(_ERROR, description)
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_PAGING = [
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Rows per page."),
+    _query(
+        "offset",
+        {"type": "integer", "minimum": 0, "maximum": 100_000, "default": 0},
+        "Rows to skip: the previous page's `next_offset`.",
+    ),
+]
+_ADMIN_ERRORS = {
+    "400": _error("An unknown, repeated or invalid query parameter (named in `field`)."),
+    "401": _error("Missing or invalid bearer token (entra mode)."),
+    "403": _error(
+        "The token lacks the admin app role (entra mode, default `Platform.Admin`), or the caller's client ID"
+        " is not one of `LKPS_GATEWAY_ADMIN_CLIENT_IDS` (gateway mode)."
+    ),
+    "404": {
+        "description": "The admin views are off: gateway mode without `LKPS_GATEWAY_ADMIN_CLIENT_IDS`, or"
+        " entra mode with an empty `LKPS_ENTRA_ADMIN_ROLE`.",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    },
+    "503": _error("The database could not be read."),
+}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 
 def document() -> dict[str, Any]:
@@ -127,8 +157,89 @@ def document() -> dict[str, Any]:
                             {"$ref": "#/components/schemas/WebhookResponse"}, "Stored (or a duplicate)."
                         ),
                         "401": _error("Missing or invalid signature, or the body does not match its hash."),
-                        "413": _error("The body exceeds 64 KiB."),
+                        "413": _error("The body exceeds 1 MiB."),
                         "503": _error("The event could not be stored; LiveKit retries it."),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics in the text exposition format.",
+                    "description": (
+                        "Served on the service's port by default; with `LKPS_METRICS_PORT` on that port"
+                        " instead (this one answers 404), and not at all with `LKPS_METRICS=false`. Every"
+                        " metric is listed in the operating guide."
+                    ),
+                    "responses": {
+                        "200": {
+                            "description": "The metrics.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/api/admin/agents": {
+                "get": {
+                    "operationId": "adminAgents",
+                    "summary": "Registered agents: registration state, last registration, expiry, revocation,"
+                    " enforcement (read-only).",
+                    "security": [{"entra": []}, {"gateway": []}],
+                    "parameters": [
+                        _query(
+                            "state",
+                            {"enum": ["registered", "expired", "revoked"]},
+                            "Only agents in this state.",
+                        ),
+                        *_PAGING,
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/AdminAgents"}, "A page of agents."),
+                        **_ADMIN_ERRORS,
+                    },
+                }
+            },
+            "/api/admin/sessions": {
+                "get": {
+                    "operationId": "adminSessions",
+                    "summary": "Session lifecycle rows, newest first (read-only).",
+                    "description": (
+                        "A session's start is when it was requested through the service, else when its room"
+                        " was created, else its row's last change; `since` and `until` filter on it."
+                    ),
+                    "security": [{"entra": []}, {"gateway": []}],
+                    "parameters": [
+                        _query("agent", {"type": "string", "format": "uuid"}, "Only this agent's sessions."),
+                        _query(
+                            "state",
+                            {
+                                "enum": [
+                                    "requested",
+                                    "room_created",
+                                    "participant_joined",
+                                    "active",
+                                    "completed",
+                                    "failed",
+                                    "agent_never_joined",
+                                ]
+                            },
+                            "Only sessions in this state.",
+                        ),
+                        _query(
+                            "since",
+                            {"type": "string", "format": "date-time"},
+                            "Sessions started at or after this time (ISO 8601 with a zone).",
+                        ),
+                        _query(
+                            "until",
+                            {"type": "string", "format": "date-time"},
+                            "Sessions started before this time (ISO 8601 with a zone).",
+                        ),
+                        *_PAGING,
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/AdminSessions"}, "A page of sessions."),
+                        **_ADMIN_ERRORS,
                     },
                 }
             },
@@ -170,7 +281,7 @@ def document() -> dict[str, Any]:
                     "required": ["status", "reason", "timestamp"],
                     "properties": {
                         "status": {"const": "unhealthy"},
-                        "reason": {"enum": ["database", "livekit"]},
+                        "reason": {"enum": ["database", "livekit", "audit"]},
                         "timestamp": {"type": "string", "format": "date-time"},
                     },
                 },
@@ -205,11 +316,17 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["agent_entra_app_id"],
                     "properties": {
-                        "agent_entra_app_id": {"type": "string", "format": "uuid"},
+                        "agent_entra_app_id": {
+                            "type": "string",
+                            "format": "uuid",
+                            "pattern": f"^{GUID.pattern}$",
+                            "description": "A GUID in its standard 8-4-4-4-12 form (either case).",
+                        },
                         "metadata": {
                             "type": "object",
                             "maxProperties": 50,
-                            "description": "Forwarded to the agent as job metadata; at most 10 KiB as JSON.",
+                            "description": "Forwarded to the agent as job metadata; at most 10 KiB as JSON,"
+                            " nested at most 32 levels, integers within the 64-bit range.",
                         },
                     },
                 },
@@ -220,6 +337,74 @@ def document() -> dict[str, Any]:
                         "room_name": {"type": "string"},
                         "livekit_url": {"type": "string"},
                         "participant_token": {"type": "string"},
+                    },
+                },
+                "AdminAgents": {
+                    "type": "object",
+                    "required": ["agents", "next_offset"],
+                    "properties": {
+                        "agents": {"type": "array", "items": {"$ref": "#/components/schemas/AdminAgent"}},
+                        "next_offset": {
+                            "type": ["integer", "null"],
+                            "description": "The next page's offset; null on the last page.",
+                        },
+                    },
+                },
+                "AdminAgent": {
+                    "type": "object",
+                    "required": ["entra_app_id", "state", "enforce_client_authz", "last_registered_at"],
+                    "properties": {
+                        "entra_app_id": {"type": "string", "format": "uuid"},
+                        "state": {
+                            "enum": ["registered", "expired", "revoked"],
+                            "description": "revoked: a registration was refused for a missing app role and"
+                            " none succeeded since; expired: the latest token expired without a renewal.",
+                        },
+                        "enforce_client_authz": {"type": "boolean"},
+                        "first_registered_at": {"type": "string", "format": "date-time"},
+                        "last_registered_at": {"type": "string", "format": "date-time"},
+                        "registration_count": {"type": "integer"},
+                        "last_worker_identity": {"type": "string"},
+                        "token_expires_at": _TIME,
+                        "revoked_at": _TIME,
+                    },
+                },
+                "AdminSessions": {
+                    "type": "object",
+                    "required": ["sessions", "next_offset"],
+                    "properties": {
+                        "sessions": {"type": "array", "items": {"$ref": "#/components/schemas/AdminSession"}},
+                        "next_offset": {
+                            "type": ["integer", "null"],
+                            "description": "The next page's offset; null on the last page.",
+                        },
+                    },
+                },
+                "AdminSession": {
+                    "type": "object",
+                    "required": ["room_name", "state", "updated_at"],
+                    "properties": {
+                        "room_name": {"type": "string"},
+                        "state": {"type": "string", "description": "The session's lifecycle state."},
+                        "room_sid": {"type": ["string", "null"]},
+                        "agent_entra_app_id": {"type": ["string", "null"]},
+                        "client_id": {"type": ["string", "null"]},
+                        "participant_identity": {"type": ["string", "null"]},
+                        "participant_cwid": {"type": ["string", "null"]},
+                        "agent_identity": {"type": ["string", "null"]},
+                        "requested_at": _TIME,
+                        "room_created_at": _TIME,
+                        "participant_joined_at": _TIME,
+                        "agent_joined_at": _TIME,
+                        "participant_left_at": _TIME,
+                        "agent_left_at": _TIME,
+                        "disconnect_reason": {"type": ["string", "null"]},
+                        "agent_disconnect_reason": {"type": ["string", "null"]},
+                        "finished_at": _TIME,
+                        "session_duration_s": {"type": ["number", "null"]},
+                        "participant_duration_s": {"type": ["number", "null"]},
+                        "agent_join_delay_s": {"type": ["number", "null"]},
+                        "updated_at": {"type": "string", "format": "date-time"},
                     },
                 },
                 "WebhookResponse": {

@@ -14,6 +14,8 @@ from ..errors import ApiError
 # the same bytes faster. Called as JSONResponse is: (content, status_code=200, headers=None).
 JsonResponse = type[JSONResponse]
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+# Told of every API error answered: (request path, the error, the caller's address); counts and logs it.
+RefusalHook = Callable[[str, ApiError, "str | None"], None]
 
 
 def error_response(exc: ApiError, json: JsonResponse) -> Response:
@@ -21,12 +23,21 @@ def error_response(exc: ApiError, json: JsonResponse) -> Response:
     return json(exc.body(), status_code=exc.status, headers=headers)
 
 
-def exception_handlers(json: JsonResponse) -> Mapping[Any, ExceptionHandler]:
+def client_address(scope: Mapping[str, Any]) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+def exception_handlers(
+    json: JsonResponse, on_refusal: RefusalHook | None = None
+) -> Mapping[Any, ExceptionHandler]:
     """Starlette's ``exception_handlers``: an ``ApiError`` in the API's shape, a caller gone mid-request
     answered without a server error, anything else a bare 500 (its traceback in the server log)."""
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
+        if on_refusal is not None:
+            on_refusal(request.scope["path"], exc, client_address(request.scope))
         return error_response(exc, json)
 
     async def disconnected(request: Request, exc: Exception) -> Response:

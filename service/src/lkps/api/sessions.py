@@ -20,15 +20,17 @@ from ..domain.sessions import SessionFacts
 from ..domain.times import utc
 from ..domain.tokens import RoomConfig, TokenMinter
 from ..errors import ApiError, bad_request
+from ..observability.metrics import Metrics
 from ..settings import Settings
 from ..storage.audit_writer import AuditWriter
-from .body import json_object
+from .body import depth_exceeded, json_object
 from .responses import JsonResponse
 
 log = logging.getLogger(__name__)
 
 MAX_METADATA_KEYS = 50
 MAX_METADATA_BYTES = 10 * 1024
+MAX_METADATA_DEPTH = 32  # arrays and objects inside metadata (orjson, which forwards it, stops at 254)
 # What the service tells the agent about the participant; a caller's metadata cannot override them.
 _IDENTITY_FIELDS = ("participant_name", "participant_identity", "participant_cwid")
 
@@ -45,8 +47,20 @@ class SessionStart:
     ids: Ids
     json: JsonResponse
     clock: Callable[[], float]
+    metrics: Metrics
 
     async def start(self, request: Request) -> Response:
+        try:
+            response = await self._start(request)
+        except ApiError as exc:
+            self.metrics.session_starts.labels(exc.error).inc()
+            if exc.error == "database_unavailable":
+                self.metrics.database_error("registry")
+            raise
+        self.metrics.sessions_started.inc()
+        return response
+
+    async def _start(self, request: Request) -> Response:
         caller = await self.identity.resolve(request.headers, "session")
         body = await json_object(request, allow_empty=False)
         agent_id = self._agent_app_id(body)
@@ -75,6 +89,7 @@ class SessionStart:
             now=int(now),
             ttl=self.settings.participant_token_ttl,
         )
+        self.metrics.participant_tokens.inc()
         self.audit.submit(
             SessionFacts(
                 room_name=room,
@@ -105,7 +120,9 @@ class SessionStart:
             return self.ids.canonical(value)
         except ValueError:
             raise bad_request(
-                "agent_entra_app_id is not a valid GUID: use the agent's Entra app (client) ID",
+                "agent_entra_app_id is not a GUID in its standard form (8-4-4-4-12 hex digits, e.g."
+                " 0f6a3c1e-7d7b-4a8e-9a59-1c2d3e4f5a6b): use the agent's Entra app (client) ID as Entra shows"
+                " it",
                 "agent_entra_app_id",
             ) from None
 
@@ -160,6 +177,13 @@ def _metadata(body: dict[str, Any]) -> dict[str, Any]:
     if len(metadata) > MAX_METADATA_KEYS:
         raise bad_request(
             f"metadata has {len(metadata)} keys; at most {MAX_METADATA_KEYS} are allowed", "metadata"
+        )
+    too_deep = depth_exceeded(metadata, "metadata", MAX_METADATA_DEPTH)
+    if too_deep is not None:
+        raise bad_request(
+            f"{too_deep} is nested more than {MAX_METADATA_DEPTH} levels inside metadata: send flatter"
+            " metadata",
+            too_deep,
         )
     size = len(orjson.dumps(metadata))
     if size > MAX_METADATA_BYTES:

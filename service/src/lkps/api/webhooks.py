@@ -10,8 +10,10 @@ from starlette.responses import Response
 
 from ..auth.webhooks import WebhookVerifier
 from ..domain.events import HANDLED_EVENTS, stored_event
+from ..errors import ApiError
+from ..observability.metrics import Metrics
 from ..storage.webhook_writer import WebhookWriter
-from .body import read_body
+from .body import MAX_WEBHOOK_BODY_BYTES, read_body
 from .responses import JsonResponse
 
 log = logging.getLogger(__name__)
@@ -23,13 +25,26 @@ class LiveKitWebhooks:
     writer: WebhookWriter
     write_timeout: float
     json: JsonResponse
+    metrics: Metrics
 
     async def receive(self, request: Request) -> Response:
-        body = await read_body(request)
-        item = stored_event(self.verifier.verify(body, request.headers.get("authorization")))
+        body = await read_body(request, MAX_WEBHOOK_BODY_BYTES)
+        try:
+            item = stored_event(self.verifier.verify(body, request.headers.get("authorization")))
+        except ApiError:
+            self.metrics.webhook("unknown", "refused")
+            raise
         if item.event not in HANDLED_EVENTS:
+            self.metrics.webhook(item.event, "ignored")
             return self.json({"status": "ignored", "event": item.event})
-        is_new = await self.writer.store(item, self.write_timeout)
+        try:
+            is_new = await self.writer.store(item, self.write_timeout)
+        except ApiError as exc:
+            self.metrics.webhook(item.event, "unavailable")
+            if exc.error == "database_unavailable":
+                self.metrics.database_error("webhooks")
+            raise
+        self.metrics.webhook(item.event, "processed" if is_new else "duplicate")
         log.info(
             "webhook",
             extra={"event": item.event, "id": item.id, "room": item.room_name, "duplicate": not is_new},

@@ -45,6 +45,7 @@ class EntraIdentity:
         self._roles: dict[Endpoint, str] = {
             "register": settings.entra_register_role,
             "session": settings.entra_session_role,
+            "admin": settings.entra_admin_role,
         }
         self._cwid_claims = settings.entra_cwid_claims
         self._leeway = settings.entra_leeway
@@ -82,10 +83,14 @@ class EntraIdentity:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise _unauthorized("the bearer token is not a JWT: send an Entra access token") from None
+            raise _unauthorized(
+                "the bearer token is not a JWT: send an Entra access token", "not_a_jwt"
+            ) from None
         kid = header.get("kid")
         if not isinstance(kid, str):
-            raise _unauthorized("the bearer token has no key ID (kid): send an Entra access token")
+            raise _unauthorized(
+                "the bearer token has no key ID (kid): send an Entra access token", "no_key_id"
+            )
         key = await self._key(kid)
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -98,15 +103,20 @@ class EntraIdentity:
                 options={"require": ["exp", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise _unauthorized("the bearer token has expired: acquire a new one") from None
+            raise _unauthorized("the bearer token has expired: acquire a new one", "token_expired") from None
         except jwt.InvalidAudienceError:
             raise _unauthorized(
-                "the bearer token is for another audience: request a token for the platform's scope"
+                "the bearer token is for another audience: request a token for the platform's scope",
+                "wrong_audience",
             ) from None
         except jwt.InvalidIssuerError:
-            raise _unauthorized("the bearer token was issued by another tenant or authority") from None
+            raise _unauthorized(
+                "the bearer token was issued by another tenant or authority", "wrong_issuer"
+            ) from None
         except jwt.PyJWTError as exc:
-            raise _unauthorized(f"the bearer token is invalid ({type(exc).__name__})") from None
+            raise _unauthorized(
+                f"the bearer token is invalid ({type(exc).__name__})", "invalid_token"
+            ) from None
         return claims
 
     async def _key(self, kid: str) -> jwt.PyJWK:
@@ -124,7 +134,9 @@ class EntraIdentity:
         if key is None and not self._keys:
             raise _keys_unavailable()
         if key is None:
-            raise _unauthorized("the bearer token is signed with a key this tenant does not publish")
+            raise _unauthorized(
+                "the bearer token is signed with a key this tenant does not publish", "unknown_key"
+            )
         return key
 
     async def _refresh(self) -> None:
@@ -165,10 +177,12 @@ class EntraIdentity:
 def _bearer(headers: Headers) -> str:
     value = headers.get("authorization")
     if not value:
-        raise _unauthorized("no Authorization header: send 'Authorization: Bearer <Entra access token>'")
+        raise _unauthorized(
+            "no Authorization header: send 'Authorization: Bearer <Entra access token>'", "no_bearer"
+        )
     scheme, _, token = value.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("the Authorization header is not 'Bearer <token>'")
+        raise _unauthorized("the Authorization header is not 'Bearer <token>'", "not_bearer")
     return token.strip()
 
 
@@ -178,5 +192,5 @@ def _keys_unavailable() -> ApiError:
     )
 
 
-def _unauthorized(detail: str) -> ApiError:
-    return ApiError(401, "unauthorized", detail, "Authorization")
+def _unauthorized(detail: str, reason: str) -> ApiError:
+    return ApiError(401, "unauthorized", detail, "Authorization", reason=reason)

@@ -17,6 +17,7 @@ import httpx
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError
 
+from ..observability.metrics import Metrics
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,9 @@ class GraphAuthorizer:
         *,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._base = settings.graph_url
         self._scope = settings.graph_scope
         self._ttl = settings.graph_cache_ttl
@@ -119,6 +122,8 @@ class GraphAuthorizer:
             age = self._clock() - entry.fetched_at
             allowed = entry.allows(client_app_id)
             if (allowed and age < self._ttl) or age < self._negative_ttl:
+                if self._metrics is not None:
+                    self._metrics.graph_cache_hits.inc()
                 return allowed
         entry = await self._fetch_once(agent)
         return entry.allows(client_app_id)
@@ -147,6 +152,19 @@ class GraphAuthorizer:
         return entry
 
     async def _fetch(self, agent: str) -> AgentApi:
+        if self._metrics is None:
+            return await self._call_graph(agent)
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            entry = await self._call_graph(agent)
+            outcome = "ok" if entry.found else "not_found"
+            return entry
+        finally:
+            self._metrics.graph_calls.labels(outcome).inc()
+            self._metrics.graph_duration.observe(time.perf_counter() - started)
+
+    async def _call_graph(self, agent: str) -> AgentApi:
         self.fetches += 1
         try:
             token = await self._credential.get_token(self._scope)

@@ -12,7 +12,7 @@ from starlette.datastructures import Headers
 
 from ..errors import ApiError
 
-Endpoint = Literal["register", "session"]
+Endpoint = Literal["register", "session", "admin"]
 
 
 class Identity(NamedTuple):
@@ -35,6 +35,7 @@ class MissingRoleError(ApiError):
             "forbidden",
             f"the token has no '{role}' app role: assign the role to the calling application or user"
             " in the platform's Entra app registration",
+            reason="missing_role",
         )
         self.app_id = app_id
 

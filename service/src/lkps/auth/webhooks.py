@@ -19,7 +19,11 @@ class WebhookVerifier:
         the one signed."""
         if not authorization:
             raise ApiError(
-                401, "unauthorized", "no Authorization header: LiveKit signs every webhook", "Authorization"
+                401,
+                "unauthorized",
+                "no Authorization header: LiveKit signs every webhook",
+                "Authorization",
+                reason="webhook_unsigned",
             )
         try:
             text = body.decode()
@@ -39,4 +43,5 @@ def refused() -> ApiError:
         "the webhook signature or body hash does not verify: LIVEKIT_API_KEY/SECRET must match the LiveKit"
         " server's",
         "Authorization",
+        reason="webhook_signature",
     )

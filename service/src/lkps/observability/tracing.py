@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from opentelemetry import propagate
+import logging
+
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -65,3 +67,16 @@ class TracingMiddleware:
                 await send(message)
 
             await self._app(scope, receive, send_wrapper)
+
+
+class TraceContext(logging.Filter):
+    """Adds ``trace_id`` and ``span_id`` (hex, as OTLP and W3C ``traceparent`` spell them) to each record
+    made inside a span: a request's lines carry its trace. On the handler, so it runs when the record is made
+    (a batching handler formats it later, outside the request's context)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = format(context.trace_id, "032x")
+            record.span_id = format(context.span_id, "016x")
+        return True

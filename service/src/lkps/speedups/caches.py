@@ -13,7 +13,7 @@ from starlette.datastructures import Headers
 from ..auth.gateway import GatewayIdentity, ProfileFields
 from ..auth.identity import Endpoint, Identity
 from ..domain.ids import Ids
-from ..domain.room_names import RoomNames
+from ..domain.room_names import RANDOM_BYTES, RoomNames
 from ..settings import Settings
 
 
@@ -37,22 +37,21 @@ class FastIds(Ids):
 
 class BufferedRoomNames(RoomNames):
     def __init__(self) -> None:
-        super().__init__()
         # The same callers come back, and the substitution costs more than the lookup.
         self._cwid = functools.lru_cache(maxsize=4096)(super().cwid)
-        # Random bytes fetched 512 at a time: one getrandom system call per 256 names instead of one each.
+        # Random bytes fetched 512 at a time: one getrandom system call per 32 names instead of one each.
         self._random = b""
         self._taken = 0
 
     def cwid(self, raw: str) -> str:
         return self._cwid(raw)
 
-    def hex4(self) -> str:
+    def random_part(self) -> str:
         if self._taken >= len(self._random):
             self._random, self._taken = secrets.token_bytes(512), 0
         start = self._taken
-        self._taken += 2
-        return self._random[start : start + 2].hex()
+        self._taken += RANDOM_BYTES
+        return self._random[start : start + RANDOM_BYTES].hex()
 
 
 class CachedGatewayIdentity(GatewayIdentity):

@@ -10,12 +10,17 @@ protobuf instead of guessing. A reader never returns a value ``Parse`` would not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf.message import Message
 
 _INT64 = (-(2**63), 2**63 - 1)
+# Deeper than any WebhookEvent; protobuf's parser (Python's json module underneath) fails on very deep
+# documents where orjson does not, so those go to it.
+MAX_DEPTH = 64
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"(\s*:)?')  # a string token, and whether a key (a colon follows)
 
 
 class NotCanonicalError(ValueError):
@@ -87,3 +92,45 @@ class Field:
         if type(value) is not int or not -(2**31) <= value < 2**31:
             raise NotCanonicalError(self._json)
         return value
+
+
+def keys_unique(body: bytes, document: Any) -> bool:
+    """Whether ``document`` (``body`` as parsed) kept every key the text has, none nested past
+    :data:`MAX_DEPTH`: protobuf's parser refuses a key repeated in one object, where orjson keeps the last.
+
+    Outside strings, a colon follows each key and nothing else, so the text has exactly as many keys as
+    colons outside strings. The parsed document has as many keys as the text only when none repeats. Counting
+    every colon is one C call; only when some sit inside strings are the key tokens counted."""
+    parsed = _count_keys(document, 0)
+    if parsed < 0:
+        return False
+    if body.count(b":") == parsed:
+        return True
+    return sum(1 for match in _STRING.finditer(body) if match.group(1)) == parsed
+
+
+def _count_keys(value: Any, depth: int) -> int:
+    """Keys in all objects inside ``value``; -1 past :data:`MAX_DEPTH`."""
+    if type(value) is dict:
+        if depth >= MAX_DEPTH:
+            return -1
+        total = len(value)
+        for item in value.values():
+            if type(item) is dict or type(item) is list:
+                inner = _count_keys(item, depth + 1)
+                if inner < 0:
+                    return -1
+                total += inner
+        return total
+    if type(value) is list:
+        if depth >= MAX_DEPTH:
+            return -1
+        total = 0
+        for item in value:
+            if type(item) is dict or type(item) is list:
+                inner = _count_keys(item, depth + 1)
+                if inner < 0:
+                    return -1
+                total += inner
+        return total
+    return 0

@@ -19,17 +19,24 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..api.responses import JsonResponse, error_response
+from ..api.responses import JsonResponse, RefusalHook, client_address, error_response
 from ..errors import ApiError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class HotRoutes:
-    def __init__(self, app: ASGIApp, routes: Mapping[str, Endpoint], json: JsonResponse) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Mapping[str, Endpoint],
+        json: JsonResponse,
+        on_refusal: RefusalHook | None = None,
+    ) -> None:
         self._app = app
         self._routes = dict(routes)
         self._json = json
+        self._on_refusal = on_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = (
@@ -41,6 +48,8 @@ class HotRoutes:
         try:
             response = await endpoint(Request(scope, receive, send))
         except ApiError as exc:
+            if self._on_refusal is not None:
+                self._on_refusal(scope["path"], exc, client_address(scope))
             response = error_response(exc, self._json)
         except ClientDisconnect:
             return  # nobody left to answer

@@ -14,6 +14,8 @@ The fast path only ever says yes. Anything it does not recognise or that fails a
 accepting exactly what ``WebhookReceiver`` accepts (tests/service/speedups/test_webhooks.py). One difference
 is deliberate: the fast path does not schema-check body fields the service does not read (see
 :mod:`lkps.speedups.event_json`); such a body is authentic (its hash is signed) and is stored as sent.
+A body with a key repeated in any object, or nested deeper than any event, also goes to ``WebhookReceiver``
+(whose protobuf parser refuses repeated keys, where orjson would keep the last copy).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from livekit.protocol.webhook import WebhookEvent
 
 from ..auth.webhooks import WebhookVerifier
 from ..domain.events import Delivery, LiveKitEvent, Participant
-from .event_json import Field, NotCanonicalError
+from .event_json import Field, NotCanonicalError, keys_unique
 from .tokens import base64url
 
 _SEGMENT = re.compile(rb"[A-Za-z0-9_-]*")
@@ -175,7 +177,9 @@ class FastWebhookVerifier(WebhookVerifier):
             return None
         if hashlib.sha256(body).digest() != claimed:
             return None
-        return _object(body)
+        event = _object(body)
+        # A repeated key (or a document nested deeper than any event): protobuf's parser decides (it refuses).
+        return event if event is not None and keys_unique(body, event) else None
 
     def _claims_valid(self, claims: dict[str, Any]) -> bool:
         """PyJWT's checks as TokenVerifier asks for them, and what TokenVerifier needs to build its Claims."""

@@ -3,6 +3,12 @@
 Request handlers only enqueue (never wait on the database). Rows stay queued and are retried until
 the database is back; at shutdown the queue is flushed. Rows are dropped only when the queue is full,
 and each drop is counted and logged.
+
+A record that can never be stored (the database refuses its values, or they cannot even be encoded for it:
+a lone surrogate from a token's claim, say) is set aside: counted in ``set_aside``, logged by its type, the
+error's class and the fields at fault (never their values), and the queue moves on. A batch that stays
+unwritten for ``stuck_after`` seconds for any other reason (a lock that never frees, an error the writer does
+not know) makes ``stuck`` true, which ``GET /api/health`` reports as reason ``audit``.
 """
 
 from __future__ import annotations
@@ -11,9 +17,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 
-from sqlalchemy.exc import DBAPIError
+import orjson
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..domain.audit import AuditRecord, Registration, Revocation
@@ -37,6 +45,8 @@ class AuditWriter:
         flush_timeout: float,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
         max_backoff: float = 5.0,
+        stuck_after: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
         self._writes = writes
@@ -45,12 +55,25 @@ class AuditWriter:
         self._flush_timeout = flush_timeout
         self._now = now
         self._max_backoff = max_backoff
+        self._stuck_after = stuck_after
+        self._monotonic = monotonic
         self._task: asyncio.Task[None] | None = None
         self._in_flight = 0
+        self._batch_since: float | None = None  # when the batch being written was taken from the queue
         self.written = 0
         self.batches = 0
-        self.dropped = 0
+        self.dropped = 0  # records not stored: the queue was full, or set aside
+        self.set_aside = 0  # records that can never be stored (see the module docstring)
         self.failed_attempts = 0
+
+    @property
+    def stuck(self) -> bool:
+        """Whether the writer has stopped making progress: its task ended while the app runs, or one batch has
+        been unwritten for longer than ``stuck_after`` seconds."""
+        if self._task is not None and self._task.done():
+            return True
+        since = self._batch_since
+        return since is not None and self._monotonic() - since > self._stuck_after
 
     @property
     def pending(self) -> int:
@@ -102,8 +125,10 @@ class AuditWriter:
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             self._in_flight = len(batch)
+            self._batch_since = self._monotonic()
             await self._write_until_done(batch)
             self._in_flight = 0
+            self._batch_since = None
             for _ in batch:
                 self._queue.task_done()
 
@@ -114,8 +139,8 @@ class AuditWriter:
                 try:
                     async with self._engine.begin() as conn:
                         await self._write(conn, batch)
-                except DBAPIError as exc:
-                    if not rows_refused(exc):
+                except Exception as exc:
+                    if not unstorable(exc):
                         raise
                     await self._write_singly(batch)
             except asyncio.CancelledError:
@@ -142,19 +167,26 @@ class AuditWriter:
             return
 
     async def _write_singly(self, batch: list[AuditRecord]) -> None:
-        """A record the database refuses must not block the queue: write one by one, drop only those."""
+        """A record that can never be stored must not block the queue: write one by one, set aside only those.
+        Any other failure is raised (the batch is retried, its records already written are idempotent)."""
         for record in batch:
             try:
                 async with self._engine.begin() as conn:
                     await self._write(conn, [record])
-            except DBAPIError as exc:
-                if not rows_refused(exc):
+            except Exception as exc:
+                if not unstorable(exc):
                     raise
-                self.dropped += 1
+                self.set_aside += 1
+                self.dropped += 1  # every record not stored counts in dropped; these in set_aside too
                 self.written -= 1  # the caller counts the whole batch as written
                 log.error(
-                    "audit record rejected by the database: dropped",
-                    extra={"record": type(record).__name__, "error": type(exc).__name__},
+                    "audit record cannot be stored: set aside",
+                    extra={
+                        "record": type(record).__name__,
+                        "error": type(exc).__name__,
+                        "fields": unencodable_fields(record),
+                        "set_aside_total": self.set_aside,
+                    },
                 )
 
     async def _write(self, conn: AsyncConnection, batch: list[AuditRecord]) -> None:
@@ -170,3 +202,32 @@ class AuditWriter:
                 await self._writes.revocation(conn, record)
         await self._writes.registrations(conn, run)
         await self._writes.sessions(conn, [r for r in batch if isinstance(r, SessionFacts)], self._now())
+
+
+def unstorable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the rows themselves can never be written, as opposed to the database being away:
+    the database refused their values (:func:`rows_refused`), or they could not be encoded for it (a lone
+    surrogate is not UTF-8: asyncpg, SQLite's module or orjson for speedup ``bulk`` fail before sending)."""
+    if isinstance(exc, DBAPIError) and rows_refused(exc):
+        return True
+    seen: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in seen:  # the error, what it wraps, what caused that
+        if isinstance(cause, (UnicodeError, orjson.JSONEncodeError)):
+            return True
+        seen.append(cause)
+        inner = cause.orig if isinstance(cause, StatementError) else None
+        cause = inner or cause.__cause__ or cause.__context__
+    return False
+
+
+def unencodable_fields(record: AuditRecord) -> list[str]:
+    """The names of ``record``'s text fields that are not valid UTF-8 (their values are never logged)."""
+    bad = []
+    for name, value in zip(record._fields, record, strict=True):
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                bad.append(name)
+    return bad

@@ -6,10 +6,11 @@ scope agents expose), ``records`` the register calls seen.
 """
 
 from .records import Mode, Registration
-from .roles import CLIENT_SCOPE, GRAPH_READ_ROLE, REGISTER_ROLE, SESSION_ROLE
+from .roles import ADMIN_ROLE, CLIENT_SCOPE, GRAPH_READ_ROLE, REGISTER_ROLE, SESSION_ROLE
 from .standin import PlatformStandIn
 
 __all__ = [
+    "ADMIN_ROLE",
     "CLIENT_SCOPE",
     "GRAPH_READ_ROLE",
     "REGISTER_ROLE",
