@@ -58,14 +58,12 @@ _FIXTURE_MARKERS = {
     "validation": "slow",  # tests/service/deploy: kubernetes-validate over every rendering of the chart
     "site": "slow",  # tests/test_docs.py: `mkdocs build --strict`
 }
+# By folder (a path under tests/ that starts with the key).
 _FOLDER_MARKERS = {
-    "e2e": ("worker", "postgres"),
-    "template": ("template",),
-    "image": ("worker", "template"),
-}
-# Modules whose every test starts a process that takes seconds (and no fixture says so).
-_MODULE_MARKERS = {
-    "service/test_cli.py": ("slow",),  # `lkps` as a process: settings errors, migrate, dev, serve
+    "e2e/": ("worker", "postgres"),
+    "template/": ("template",),
+    "image/": ("worker", "template"),
+    "service/cli/": ("slow",),  # the `lkps` command as a process: a second or more per call
 }
 _TESTS = Path(__file__).parent
 
@@ -74,8 +72,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = {marker for fixture, marker in _FIXTURE_MARKERS.items() if fixture in item.fixturenames}
         path = item.path.relative_to(_TESTS).as_posix() if item.path.is_relative_to(_TESTS) else ""
-        names.update(_FOLDER_MARKERS.get(path.split("/", 1)[0], ()))
-        names.update(_MODULE_MARKERS.get(path, ()))
+        for folder, markers in _FOLDER_MARKERS.items():
+            if path.startswith(folder):
+                names.update(markers)
         for name in sorted(names):
             item.add_marker(name)
 
