@@ -32,7 +32,7 @@ from pathlib import Path
 from bench.floor_app import AGENT_APP_ID
 from bench.processes import PYTHON, Child, clean_environment, free_port, run_checked, wait_until
 from bench.service_bench import _gateway_headers
-from bench.service_stack import API_KEY, API_SECRET, PostgresCluster, port_open
+from bench.service_stack import API_KEY, API_SECRET, GATEWAY_SECRET, PostgresCluster, port_open
 from bench.webhook_events import EVENTS_PER_SESSION, signed_deliveries
 from lkps.speedups import SPEEDUPS, parse, spelled
 
@@ -199,6 +199,7 @@ def measure(
             LIVEKIT_API_SECRET=API_SECRET,
             LKPS_DATABASE_URL=cluster.create_database("lkps_instructions"),
             LKPS_IDENTITY_MODE="gateway",
+            LKPS_GATEWAY_SHARED_SECRET=GATEWAY_SECRET,
             # session start reads the agent once and then from its cache, as under load outside valgrind
             LKPS_REGISTRY_CACHE_TTL="3600",
         )

@@ -23,7 +23,14 @@ from pathlib import Path
 from bench import wrk
 from bench.machine import Machine
 from bench.processes import PYTHON, Child, clean_environment, free_port, http_ok, run_checked, wait_until
-from bench.service_stack import API_KEY, API_SECRET, GATEWAY_AGENT_ID, PostgresCluster
+from bench.service_stack import (
+    API_KEY,
+    API_SECRET,
+    GATEWAY_AGENT_ID,
+    GATEWAY_SECRET,
+    GATEWAY_SECRET_HEADER,
+    PostgresCluster,
+)
 from bench.stats import fmt, fmt_runs, median, ratio, target_row
 from livekit_platform_testing.entra import EntraStandIn
 from livekit_platform_testing.livekit import LiveKitStandIn
@@ -63,7 +70,11 @@ class ScaleResults:
 
 
 def _request_file(path: Path) -> Path:
-    headers = {"client-id": GATEWAY_AGENT_ID, "user-id": GATEWAY_AGENT_ID}
+    headers = {
+        "client-id": GATEWAY_AGENT_ID,
+        "user-id": GATEWAY_AGENT_ID,
+        GATEWAY_SECRET_HEADER: GATEWAY_SECRET,
+    }
     lines = ["POST /api/agent/register", "Content-Type: application/json"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     body = json.dumps({"service_config": {"enforce_client_authz": True}})
@@ -100,6 +111,7 @@ def _stack(work: Path) -> Iterator[list[ReplicaSet]]:
                 LIVEKIT_API_SECRET=API_SECRET,
                 LKPS_DATABASE_URL=cluster.create_database(f"lkps_scale_{key.replace('-', '_')}"),
                 LKPS_IDENTITY_MODE="gateway",
+                LKPS_GATEWAY_SHARED_SECRET=GATEWAY_SECRET,
                 **tenant.service_env(),
                 **extra,
             )

@@ -26,6 +26,8 @@ from bench.service_stack import (
     CALLER_PROFILE,
     CALLER_USER_ID,
     GATEWAY_AGENT_ID,
+    GATEWAY_SECRET,
+    GATEWAY_SECRET_HEADER,
     Stack,
     running_stack,
 )
@@ -126,7 +128,12 @@ def _request_file(path: Path, method: str, target: str, headers: dict[str, str],
 
 
 def _gateway_headers(client_id: str, *, profile: bool) -> dict[str, str]:
-    headers = {"client-id": client_id, "user-id": CALLER_USER_ID, "x-user-email": CALLER_EMAIL}
+    headers = {
+        "client-id": client_id,
+        "user-id": CALLER_USER_ID,
+        "x-user-email": CALLER_EMAIL,
+        GATEWAY_SECRET_HEADER: GATEWAY_SECRET,
+    }
     if profile:
         headers["user-profile"] = CALLER_PROFILE
     return headers

@@ -32,6 +32,9 @@ from tests.support.postgres import PostgresCluster
 
 API_KEY = "APIbench" + secrets.token_hex(8)
 API_SECRET = secrets.token_urlsafe(48)
+# What the gateway-mode services require on every request (LKPS_GATEWAY_SHARED_SECRET in x-gateway-secret).
+GATEWAY_SECRET = secrets.token_urlsafe(48)
+GATEWAY_SECRET_HEADER = "x-gateway-secret"  # noqa: S105 (a header's name)
 # Identity headers an upstream gateway injects (lkps defaults); the register load comes from one agent.
 GATEWAY_AGENT_ID = str(uuid.uuid4())
 CALLER_USER_ID = str(uuid.uuid4())
@@ -118,6 +121,7 @@ def running_stack(
             "LIVEKIT_API_KEY": API_KEY,
             "LIVEKIT_API_SECRET": API_SECRET,
             "LKPS_DATABASE_URL": database_url,
+            "LKPS_GATEWAY_SHARED_SECRET": GATEWAY_SECRET,
             **tenant.service_env(),
         }
         run_checked([PYTHON, "-m", "lkps", "migrate"], env=clean_environment(**common))

@@ -28,13 +28,18 @@ CLIENT_ID_HEADER = "client-id"
 USER_ID_HEADER = "user-id"
 EMAIL_HEADER = "x-user-email"
 PROFILE_HEADERS = ("user-profile", "x-user-profile")
-IDENTITY_HEADERS = frozenset({CLIENT_ID_HEADER, USER_ID_HEADER, EMAIL_HEADER, *PROFILE_HEADERS})
+# The service's LKPS_GATEWAY_SECRET_HEADER: the shared secret that proves a request came through the gateway.
+SECRET_HEADER = "x-gateway-secret"  # noqa: S105 (a header's name)
+IDENTITY_HEADERS = frozenset(
+    {CLIENT_ID_HEADER, USER_ID_HEADER, EMAIL_HEADER, *PROFILE_HEADERS, SECRET_HEADER}
+)
 # Hop-by-hop and recomputed headers are never forwarded.
 _NOT_FORWARDED = frozenset({"host", "content-length", "connection", "transfer-encoding", "authorization"})
 
 
 class Gateway(StandInServer):
-    """Forwards ``/api/*`` to ``upstream`` once the bearer token is valid for ``audiences``.
+    """Forwards ``/api/*`` to ``upstream`` once the bearer token is valid for ``audiences``, with the
+    ``shared_secret`` the service checks (``LKPS_GATEWAY_SHARED_SECRET``).
 
     ``route_roles`` maps a path to the app role its token must carry (Ocelot's RouteClaimsRequirement);
     paths not listed need a valid token only.
@@ -49,8 +54,10 @@ class Gateway(StandInServer):
         audiences: Sequence[str],
         route_roles: Mapping[str, str],
         ssl_context: ssl.SSLContext,
+        shared_secret: str,
     ) -> None:
         super().__init__()
+        self._shared_secret = shared_secret
         self.upstream = upstream.rstrip("/")
         self._jwks = jwt.PyJWKClient(jwks_uri, cache_keys=True, ssl_context=ssl_context)
         self._issuers = list(issuers)
@@ -86,6 +93,7 @@ class Gateway(StandInServer):
             if k.lower() not in _NOT_FORWARDED and k.lower() not in IDENTITY_HEADERS
         }
         headers.update(identity_headers(claims))
+        headers[SECRET_HEADER] = self._shared_secret
         assert self._session is not None
         body = await request.read()
         try:

@@ -8,6 +8,7 @@ also on errors and Ctrl-C. The demo (``demo/run.py``) and the whole-system tests
 from __future__ import annotations
 
 import logging
+import secrets
 import subprocess
 import sys
 import urllib.error
@@ -147,6 +148,8 @@ class System:
         self._captured = _Captured()
         self.agents: list[ManagedProcess] = []
         self.gateway: Gateway | None = None
+        # What the gateway proves itself with (LKPS_GATEWAY_SHARED_SECRET); new for every run.
+        self.gateway_secret = secrets.token_urlsafe(48)
         self.started = False
         """True once start() has begun: the stand-ins may be inspected."""
 
@@ -225,6 +228,7 @@ class System:
                     audiences=self.tenant.audiences,
                     route_roles={"/api/agent/register": REGISTER_ROLE, "/api/session/start": SESSION_ROLE},
                     ssl_context=self.entra.tls.client_context(),
+                    shared_secret=self.gateway_secret,
                 )
             )
 
@@ -234,6 +238,11 @@ class System:
             agent.stop(timeout=15)
         self._stack.close()
 
+    def _gateway_env(self) -> dict[str, str]:
+        if self.options.identity_mode != "gateway":
+            return {}
+        return {"LKPS_GATEWAY_SHARED_SECRET": self.gateway_secret}
+
     def _service_env(self) -> dict[str, str]:
         return {
             **clean_environment(),
@@ -242,6 +251,7 @@ class System:
             "LIVEKIT_API_SECRET": self.livekit.api_secret,
             "LKPS_DATABASE_URL": self.database_url,
             "LKPS_IDENTITY_MODE": self.options.identity_mode,
+            **self._gateway_env(),
             **self.tenant.service_env(),
             "LKPS_AGENT_TOKEN_TTL": str(self.options.agent_token_ttl),
             "LKPS_LOG_FORMAT": "json",
@@ -352,6 +362,8 @@ class System:
     def secrets(self) -> dict[str, str]:
         """Every secret the system holds, by name: none of them may appear in a log or a span."""
         found = {"LIVEKIT_API_SECRET": self.livekit.api_secret}
+        if self.options.identity_mode == "gateway":
+            found["LKPS_GATEWAY_SHARED_SECRET"] = self.gateway_secret
         for app in self.tenant.apps:
             if app.secret:
                 found[f"client secret of {app.display_name} ({app.app_id})"] = app.secret

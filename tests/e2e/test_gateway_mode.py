@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -87,6 +88,18 @@ def test_the_gateway_refuses_a_missing_token_and_a_token_without_the_route_role(
     assert "Agent.Register" in refused.json()["detail"]
 
 
+def test_a_call_around_the_gateway_is_refused(deployment: Deployment) -> None:
+    """Reaching the service directly, a caller naming the agent gets no token: it lacks the secret."""
+    direct = httpx.post(
+        f"{deployment.system.service.url}/api/agent/register",
+        json={"service_config": {"enforce_client_authz": False}},
+        headers={"client-id": deployment.agent_id, "user-id": "attacker"},
+        timeout=30,
+    )
+    assert direct.status_code == 401, direct.text
+    assert "livekit_token" not in direct.text
+
+
 def test_no_request_the_openapi_document_allows_makes_the_service_fail(deployment: Deployment) -> None:
     """Schemathesis generates requests from the running service's own OpenAPI document (valid and invalid
     bodies, paths, headers) and every answer must be something other than a 5xx."""
@@ -97,6 +110,7 @@ def test_no_request_the_openapi_document_allows_makes_the_service_fail(deploymen
         "user-id": "fuzzing-user",
         "x-bayer-user": "fuzz@example.com",
         "user-profile": json.dumps({"displayName": "Fuzz", "cwid": "FUZZ1"}),
+        "x-gateway-secret": deployment.system.gateway_secret,
     }
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} >= {"/api/agent/register", "/api/session/start", "/livekit/webhook"}

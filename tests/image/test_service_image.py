@@ -128,6 +128,10 @@ def service_stack(engine: Engine) -> Iterator[ServiceStack]:
         yield ServiceStack(livekit, cluster, "lkps")
 
 
+# `lkps serve` refuses gateway mode without it
+GATEWAY_SECRET = "image-test-gateway-secret-" + "g" * 32
+
+
 def _env(stack: ServiceStack) -> list[str]:
     env = {
         "LIVEKIT_URL": stack.livekit.ws_url,
@@ -135,6 +139,7 @@ def _env(stack: ServiceStack) -> list[str]:
         "LIVEKIT_API_SECRET": stack.livekit.api_secret,
         "LKPS_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{stack.cluster.port}/{stack.database}",
         "LKPS_IDENTITY_MODE": "gateway",
+        "LKPS_GATEWAY_SHARED_SECRET": GATEWAY_SECRET,
     }
     return [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
 
@@ -204,7 +209,12 @@ def test_service_container_migrates_serves_reports_healthy_and_flushes_audit_on_
                 "POST",
                 "/api/agent/register",
                 {"service_config": {"enforce_client_authz": False}},
-                {"client-id": agent_id, "user-id": str(uuid.uuid4()), "content-type": "application/json"},
+                {
+                    "client-id": agent_id,
+                    "user-id": str(uuid.uuid4()),
+                    "x-gateway-secret": GATEWAY_SECRET,
+                    "content-type": "application/json",
+                },
             )
         assert health[1]["status"] == "healthy"
         assert status == 200, body

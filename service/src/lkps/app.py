@@ -28,6 +28,7 @@ from starlette.types import ASGIApp
 
 from .api.admin import AdminViews
 from .api.agents import AgentRegistration
+from .api.connections import ConnectionLimits, LimitedHttpToolsProtocol, limited
 from .api.health import Health, HealthChecker
 from .api.openapi import document
 from .api.responses import JsonResponse, exception_handlers
@@ -84,6 +85,7 @@ class Services:
     refusals: Refusals
     # Where a separate metrics port (LKPS_METRICS_PORT) listens: lkps serve's --host.
     metrics_host: str = "127.0.0.1"
+    registry: AgentRegistry | None = None
 
 
 def create_app(
@@ -151,7 +153,9 @@ def create_app(
         AgentStore(engine, legacy_token_ttl=settings.agent_token_ttl),
         time.monotonic,
         ttl=settings.registry_cache_ttl,
+        max_entries=settings.registry_cache_size,
     )
+    services.registry = registry
     agents = AgentRegistration(
         settings=settings,
         identity=identity,
@@ -303,11 +307,20 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=settings.ca_file or certifi.where())
 
 
-def server_config(app: ASGIApp, host: str, port: int, speedups: Collection[str]) -> uvicorn.Config:
+def server_config(
+    app: ASGIApp,
+    host: str,
+    port: int,
+    speedups: Collection[str],
+    limits: ConnectionLimits | None = None,
+) -> uvicorn.Config:
     """The uvicorn configuration ``lkps serve`` runs with (test servers and the benchmark floor too).
     Logging stays the service's (no uvicorn log config, no access log: the service logs each request
-    itself); no ``server`` header; lifespan on (it starts and stops the writers). Speedup ``http``: the corked
-    protocol instead of uvicorn's own."""
+    itself); no ``server`` header; lifespan on (it starts and stops the writers). The HTTP protocol is
+    uvicorn's httptools protocol with the service's connection ``limits`` (:mod:`lkps.api.connections`);
+    speedup ``http``: corked as well."""
+    limits = limits or ConnectionLimits()
+    protocol = CorkedHttpToolsProtocol if "http" in speedups else LimitedHttpToolsProtocol
     return uvicorn.Config(
         app,
         host=host,
@@ -316,7 +329,8 @@ def server_config(app: ASGIApp, host: str, port: int, speedups: Collection[str])
         access_log=False,
         server_header=False,
         lifespan="on",
-        http=CorkedHttpToolsProtocol if "http" in speedups else "auto",
+        http=limited(protocol, limits),
+        timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
     )
 
 
@@ -341,7 +355,11 @@ def server(settings: Settings, host: str, port: int) -> uvicorn.Server:
     """The server ``lkps serve`` runs: the app on :func:`server_config`."""
     app = create_app(settings)
     app.state.services.metrics_host = host
-    instance = uvicorn.Server(server_config(app, host, port, settings.speedups))
+    config = server_config(app, host, port, settings.speedups, ConnectionLimits.of(settings))
+    # In-flight requests get a bounded drain, so the lifespan (the audit flush) always runs within the pod's
+    # grace period: uvicorn otherwise waits for them without limit.
+    config.timeout_graceful_shutdown = settings.shutdown_drain_timeout
+    instance = uvicorn.Server(config)
     if "gc" in settings.speedups:
         # What exists now (modules, settings, the app) lives as long as the process: frozen out of the
         # cyclic collector's view, full collections under load walk only per-request objects.

@@ -83,6 +83,14 @@ def _long_enough(value: SecretStr) -> SecretStr:
     return value
 
 
+def _long_enough_if_set(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"is shorter than {MIN_SECRET_BYTES} bytes: generate one, e.g. with 'openssl rand -base64 48'"
+        )
+    return value
+
+
 def _existing_file(value: str | None) -> str | None:
     if value is not None and not os.path.isfile(value):
         raise ValueError("does not exist: point it at a PEM CA bundle or unset it")
@@ -120,6 +128,7 @@ _GRAPH = "Microsoft Graph (client-to-agent authorization)"
 _TOKENS = "Tokens, registry, audit and webhooks"
 _OPERATIONS = "Health, logs and tracing"
 _SPEEDUPS = "Speedups"
+_EDGE = "HTTP connections and limits"
 
 
 class DatabaseSettings(EnvSettings):
@@ -199,6 +208,45 @@ class Settings(DatabaseSettings):
         description="Run the Alembic migrations at startup. In production run `lkps migrate` as its own "
         "step instead.",
         json_schema_extra={"group": _DATABASE, "default_text": "`false` (`lkps dev`: `true`)"},
+    )
+
+    # -- HTTP connections and limits
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=4096,
+        le=1024 * 1024,
+        validation_alias="LKPS_MAX_HEADER_BYTES",
+        description="Largest request head (request line and headers) read; a larger one is answered 431 and "
+        "the connection closed before the rest is read. Entra access tokens are a few KB.",
+        json_schema_extra={"group": _EDGE, "unit": "bytes"},
+    )
+    header_timeout: float = Field(
+        10.0,
+        ge=0.1,
+        le=600,
+        validation_alias="LKPS_HEADER_TIMEOUT",
+        description="Time a client has to send a request's whole head, counted from its first byte (or from"
+        " the connection's opening); then the connection is closed (slow-header attacks).",
+        json_schema_extra={"group": _EDGE, "unit": "seconds"},
+    )
+    idle_timeout: float = Field(
+        5.0,
+        ge=0.1,
+        le=3600,
+        validation_alias="LKPS_IDLE_TIMEOUT",
+        description="An HTTP connection with no request in progress is closed after this long, including one "
+        "that never sent a byte. Websocket connections (once upgraded) are not affected.",
+        json_schema_extra={"group": _EDGE, "unit": "seconds"},
+    )
+    max_connections: int = Field(
+        4096,
+        ge=16,
+        le=1_000_000,
+        validation_alias="LKPS_MAX_CONNECTIONS",
+        description="Open connections (HTTP and websocket) one process keeps; a connection past it is closed"
+        " at once. Keep it above the agents' websocket connections per process plus the HTTP clients, and"
+        " below the process's file descriptor limit.",
+        json_schema_extra={"group": _EDGE},
     )
 
     # -- Identity
@@ -283,15 +331,33 @@ class Settings(DatabaseSettings):
     gateway_email_header: Header = Field(
         "x-user-email",
         validation_alias="LKPS_GATEWAY_EMAIL_HEADER",
-        description="`gateway` mode: header with the caller's e-mail. Set it to your gateway's header name.",
-        json_schema_extra={"group": _IDENTITY},
+        description="`gateway` mode: header with the caller's e-mail. Set it to your gateway's header name; "
+        "empty: none is read (set only the headers your gateway sets).",
+        json_schema_extra={"group": _IDENTITY, "blank": True},
     )
     gateway_profile_headers: Annotated[CommaList, AfterValidator(_lowercase_all)] = Field(
         ("user-profile", "x-user-profile"),
         validation_alias="LKPS_GATEWAY_PROFILE_HEADERS",
         description="`gateway` mode: headers with the caller's profile object (JSON or base64 JSON with "
         "`displayName`, `firstName`, `lastName`, `email`, `cwid`); the first present wins. Set them to your "
-        "gateway's header names.",
+        "gateway's header names; empty: none is read.",
+        json_schema_extra={"group": _IDENTITY, "blank": True},
+    )
+
+    gateway_shared_secret: Annotated[SecretStr | None, AfterValidator(_long_enough_if_set)] = Field(
+        None,
+        validation_alias="LKPS_GATEWAY_SHARED_SECRET",
+        description="`gateway` mode: the secret the gateway sends in `LKPS_GATEWAY_SECRET_HEADER` on every "
+        "request, proving it came through the gateway (compared in constant time; at least "
+        f"{MIN_SECRET_BYTES} bytes). A request without it is answered 401. `lkps serve` refuses to start in "
+        "`gateway` mode without it; `lkps dev` starts and warns that anyone reaching the port can claim any "
+        "identity.",
+        json_schema_extra={"group": _IDENTITY, "default_text": "required by `lkps serve` in `gateway` mode"},
+    )
+    gateway_secret_header: Header = Field(
+        "x-gateway-secret",
+        validation_alias="LKPS_GATEWAY_SECRET_HEADER",
+        description="`gateway` mode: the header carrying `LKPS_GATEWAY_SHARED_SECRET`.",
         json_schema_extra={"group": _IDENTITY},
     )
 
@@ -390,6 +456,15 @@ class Settings(DatabaseSettings):
         "replica made are known at once.",
         json_schema_extra={"group": _TOKENS, "unit": "seconds"},
     )
+    registry_cache_size: int = Field(
+        10_000,
+        ge=100,
+        le=10_000_000,
+        validation_alias="LKPS_REGISTRY_CACHE_SIZE",
+        description="Agents whose registration (or absence) is cached; the least recently used leaves first,"
+        " so a flood of unknown agent IDs cannot grow memory. Keep it above the number of agents.",
+        json_schema_extra={"group": _TOKENS},
+    )
     audit_queue_size: int = Field(
         100_000,
         ge=1,
@@ -413,6 +488,15 @@ class Settings(DatabaseSettings):
         le=600,
         validation_alias="LKPS_AUDIT_FLUSH_TIMEOUT",
         description="How long shutdown waits for the audit queue to drain.",
+        json_schema_extra={"group": _TOKENS, "unit": "seconds"},
+    )
+    shutdown_drain_timeout: int = Field(
+        20,
+        ge=1,
+        le=3600,
+        validation_alias="LKPS_SHUTDOWN_DRAIN_TIMEOUT",
+        description="How long shutdown waits for in-flight requests before cancelling them and flushing the "
+        "audit queue: a request held open (a slow body) cannot use up the pod's grace period.",
         json_schema_extra={"group": _TOKENS, "unit": "seconds"},
     )
     audit_stuck_after: float = Field(

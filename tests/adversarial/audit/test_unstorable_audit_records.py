@@ -17,12 +17,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from livekit_platform_testing.tenant import REGISTER_ROLE, SESSION_ROLE, Tenant
 from lkps.domain.audit import Registration
 from lkps.domain.sessions import SessionFacts
 from lkps.settings import Settings, normalize_database_url
 from lkps.storage import migrate
-from tests.support.service import fetch_rows, new_agent_id, running_app
+from tests.support.service import Parties, fetch_rows, new_agent_id, running_app
 
+AZURE_CLI = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 LONE = "\ud800"  # a lone surrogate: a valid str (PyJWT's json.loads makes one from "\ud800"), not UTF-8
 
 
@@ -117,3 +119,42 @@ async def test_an_audit_writer_that_makes_no_progress_turns_health_to_503_audit(
         settings.database_url, "SELECT 1 FROM agent_registrations WHERE entra_app_id = :a", a=agent_id
     )
     assert len(rows) == 1
+
+
+async def test_a_lone_surrogate_in_a_users_claims_answers_as_usual_and_blocks_no_audit_row(
+    tenant: Tenant, parties: Parties, entra_settings: Settings
+) -> None:
+    # Entra tokens are JSON: "\ud800" in a claim decodes (PyJWT, json.loads) to a lone surrogate.
+    developer = str(uuid.uuid4())
+    odd = {"preferred_username": f"dev{LONE}@example.com", "name": f"Dev {LONE}"}
+    register = tenant.entra.user_token(
+        AZURE_CLI, tenant.platform.app_id, user_oid=developer, roles=[REGISTER_ROLE], **odd
+    )
+    session = tenant.entra.user_token(
+        parties.client.app_id, tenant.platform.app_id, user_oid=str(uuid.uuid4()), roles=[SESSION_ROLE], **odd
+    )
+    async with running_app(entra_settings) as app:
+        registered = await app.client.post(
+            "/api/agent/register",
+            json={"service_config": {"enforce_client_authz": False}},
+            headers={"Authorization": f"Bearer {register}"},
+        )
+        assert registered.status_code == 200, registered.text
+        agent_name = registered.json()["agent_name"]
+        started = await app.client.post(
+            "/api/session/start",
+            json={"agent_entra_app_id": agent_name},
+            headers={"Authorization": f"Bearer {session}"},
+        )
+        assert started.status_code == 200, started.text
+        await asyncio.wait_for(app.services.audit.flush(), 30)
+        assert not app.services.audit.stuck
+        assert app.services.audit.set_aside == 0  # the claims were made storable where they came in
+    sessions = await fetch_rows(entra_settings.database_url, "SELECT participant_identity FROM sessions")
+    assert [row["participant_identity"] for row in sessions] == ["dev\ufffd@example.com"]
+    registrations = await fetch_rows(
+        entra_settings.database_url,
+        "SELECT requester_email FROM agent_registrations WHERE requested_by = :u",
+        u=developer,
+    )
+    assert [row["requester_email"] for row in registrations] == ["dev\ufffd@example.com"]

@@ -33,6 +33,9 @@ def lkps(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
+GATEWAY_SECRET = "cli-gateway-secret-" + "g" * 32
+
+
 @pytest.fixture
 def running(
     tmp_path: Path, livekit_standin: LiveKitStandIn, speedups: str
@@ -42,7 +45,13 @@ def running(
     port = free_port()
     log = tmp_path / "lkps.log"
     database = f"sqlite:///{tmp_path / 'dev.db'}"
-    env = service_env(livekit_standin.ws_url, database, LKPS_LOG_FORMAT="json", LKPS_SPEEDUPS=speedups)
+    env = service_env(
+        livekit_standin.ws_url,
+        database,
+        LKPS_LOG_FORMAT="json",
+        LKPS_SPEEDUPS=speedups,
+        LKPS_GATEWAY_SHARED_SECRET=GATEWAY_SECRET,
+    )
     with log.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "lkps", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -103,7 +112,9 @@ def test_serve_answers_logs_json_without_tokens_and_stops_on_sigterm(
 ) -> None:
     url, process, log = running
     response = httpx.post(
-        f"{url}/api/agent/register", json={}, headers=gateway_headers(client_id=new_agent_id())
+        f"{url}/api/agent/register",
+        json={},
+        headers={**gateway_headers(client_id=new_agent_id()), "x-gateway-secret": GATEWAY_SECRET},
     )
     assert response.status_code == 200
     token = response.json()["livekit_token"]
@@ -123,6 +134,7 @@ def test_serve_answers_logs_json_without_tokens_and_stops_on_sigterm(
     assert token not in text
     assert token.split(".")[2] not in text
     assert API_SECRET not in text
+    assert GATEWAY_SECRET not in text
 
 
 def test_python_dash_m_and_the_module_entry_point_agree() -> None:

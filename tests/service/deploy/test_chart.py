@@ -55,9 +55,6 @@ SECRET_VARIABLES = {
     "LKPS_DATABASE_URL",
     "LKPS_GATEWAY_SHARED_SECRET",
 }
-# Set by the chart ahead of the code: the gateway's shared secret (issue 24, item 1) is being added to
-# lkps.settings by another change; everything else the chart sets must be a variable the settings read.
-AHEAD_OF_THE_SETTINGS = {"LKPS_GATEWAY_SHARED_SECRET", "LKPS_GATEWAY_SECRET_HEADER"}
 
 
 @pytest.fixture(scope="module")
@@ -371,7 +368,7 @@ def test_every_service_variable_the_chart_sets_is_one_the_settings_read(name: st
         if variable.startswith(("LKPS_", "LIVEKIT_", "OTEL_EXPORTER_", "OTEL_SERVICE_NAME", "SSL_"))
     }
 
-    assert ours - settings_reads() <= AHEAD_OF_THE_SETTINGS
+    assert ours <= settings_reads()
     assert "LKPS_DATABASE_URL" in ours
 
 

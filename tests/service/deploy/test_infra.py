@@ -69,7 +69,9 @@ def headers_the_gateway_sets() -> set[str]:
 
 
 def secret_header() -> str:
-    header: str = chart_values()["identity"]["gateway"]["secretHeader"]
+    """The header of the gateway's shared secret: the service's setting, which the chart's default matches."""
+    header: str = default_settings().gateway_secret_header
+    assert chart_values()["identity"]["gateway"]["secretHeader"] == header
     return header
 
 

@@ -182,8 +182,9 @@ def test_the_refusals_alert_names_every_authentication_reason_the_service_has() 
         for name in ("entra.py", "identity.py", "webhooks.py")
     ]
     code = "\n".join(path.read_text(encoding="utf-8") for path in sources)
+    entra = sources[0].read_text(encoding="utf-8")
     # reason="..." keywords, and the last argument of entra.py's _unauthorized(detail, reason) calls
-    reasons = set(re.findall(r'reason="([a-z_]+)"', code)) | set(re.findall(r',\s*"([a-z_]+)",?\s*\)', code))
+    reasons = set(re.findall(r'reason="([a-z_]+)"', code)) | set(re.findall(r',\s*"([a-z_]+)",?\s*\)', entra))
     assert reasons, "no reason found in lkps.auth: the pattern is broken"
     assert set(alternatives.split("|")) == reasons
 

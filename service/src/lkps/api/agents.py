@@ -13,7 +13,7 @@ from starlette.responses import Response
 from ..auth.identity import Identity, IdentityResolver, MissingRoleError
 from ..domain.agents import AgentRecord, AgentRegistry
 from ..domain.audit import Registration, Revocation
-from ..domain.ids import Ids
+from ..domain.ids import Ids, developer_agent_id
 from ..domain.times import utc
 from ..domain.tokens import TokenMinter
 from ..errors import ApiError, bad_request
@@ -85,9 +85,15 @@ class AgentRegistration:
             "agent registered",
             extra={"agent_entra_app_id": agent_id, "worker_identity": worker_identity, "expires_in": ttl},
         )
-        return self.json(
-            {"livekit_token": token, "livekit_url": self.settings.livekit_url, "expires_in": ttl}
-        )
+        answer: dict[str, Any] = {
+            "livekit_token": token,
+            "livekit_url": self.settings.livekit_url,
+            "expires_in": ttl,
+        }
+        if caller.delegated:
+            # Not the token's client ID: the worker must announce this name (the SDK takes it from here).
+            answer["agent_name"] = agent_id
+        return self.json(answer)
 
     def _revoke(self, app_id: str | None) -> None:
         """A valid application token without the register role: the app's earlier registrations no longer
@@ -105,6 +111,17 @@ class AgentRegistration:
     def _agent_app_id(self, caller: Identity) -> str:
         gateway = self.settings.identity_mode == "gateway"
         field = self.settings.gateway_client_id_header if gateway else "Authorization"
+        if caller.delegated:
+            # A user's token names the app it was obtained through (the Azure CLI's, shared by every
+            # developer), not an agent: the user registers their own developer agent, derived from their oid.
+            try:
+                return developer_agent_id(self.ids.canonical(caller.user_id or ""))
+            except ValueError:
+                raise bad_request(
+                    "the user token carries no oid (the user's object ID): a user registers the developer"
+                    " agent derived from it; use an Entra access token for the platform's scope",
+                    field,
+                ) from None
         if not caller.client_id:
             raise bad_request(
                 f"the agent's Entra app (client) ID is missing: the {field} header must carry it"

@@ -89,8 +89,14 @@ def document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/RegisterResponse"}, "Token issued."),
-                        "400": _error("Invalid body, or the caller's client ID is missing or not a GUID."),
-                        "401": _error("Missing or invalid bearer token (entra mode)."),
+                        "400": _error(
+                            "Invalid body, the caller's client ID missing or not a GUID, or an identity"
+                            " header repeated (gateway mode)."
+                        ),
+                        "401": _error(
+                            "Missing or invalid bearer token (entra mode), or the gateway's shared secret"
+                            " missing or wrong (gateway mode)."
+                        ),
                         "403": _error(
                             "The token lacks the register app role (entra mode); an application token"
                             " refused this way also revokes the agent's registration."
@@ -118,10 +124,14 @@ def document() -> dict[str, Any]:
                             {"$ref": "#/components/schemas/SessionStartResponse"}, "Room and token."
                         ),
                         "400": _error(
-                            "Invalid agent_entra_app_id or metadata, missing caller identity, or missing"
-                            " client ID for an agent that enforces client authorization."
+                            "Invalid agent_entra_app_id or metadata, missing caller identity, missing"
+                            " client ID for an agent that enforces client authorization, or an identity"
+                            " header repeated (gateway mode)."
                         ),
-                        "401": _error("Missing or invalid bearer token (entra mode)."),
+                        "401": _error(
+                            "Missing or invalid bearer token (entra mode), or the gateway's shared secret"
+                            " missing or wrong (gateway mode)."
+                        ),
                         "403": _error(
                             "The token lacks the session app role (entra mode), or the client is not"
                             " pre-authorized for the agent's access_as_client scope."
@@ -310,6 +320,11 @@ def document() -> dict[str, Any]:
                         },
                         "livekit_url": {"type": "string"},
                         "expires_in": {"type": "integer", "description": "Token lifetime in seconds."},
+                        "agent_name": {
+                            "type": "string",
+                            "description": "Only for a user's (delegated) token: the developer agent's ID,"
+                            " the name the worker announces and clients pass as agent_entra_app_id.",
+                        },
                     },
                 },
                 "SessionStartRequest": {

@@ -4,6 +4,7 @@ the endpoint's app role required."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -21,13 +22,23 @@ log = logging.getLogger(__name__)
 
 
 class EntraIdentity:
-    """Validates the bearer token against the tenant's OIDC metadata and JWKS and requires an app role."""
+    """Validates the bearer token against the tenant's OIDC metadata and JWKS and requires an app role.
+
+    Signing keys are fetched on first use and refreshed in the background once ``REFRESH_AFTER`` old; the
+    keys held are used meanwhile, and for up to ``KEY_GRACE`` after their last successful fetch while Entra
+    cannot be reached. Only a token naming a key not held (or the first one, or one after the grace) waits for
+    a refresh, and then for at most one attempt, shared by every request waiting at the time.
+    """
 
     # A token naming a key the cache lacks triggers a refresh, at most this often (keys rotate rarely; the
     # limit stops a stream of forged kids from turning into a stream of JWKS fetches).
     MIN_REFRESH_INTERVAL = 10.0
-    # Keys are refreshed in the background of a request once this old, so retired keys eventually drop out.
-    MAX_KEY_AGE = 24 * 3600.0
+    # Keys this old are refreshed in the background, so retired keys eventually drop out (Microsoft asks for
+    # a daily check of the metadata).
+    REFRESH_AFTER = 24 * 3600.0
+    # Keys are used this long after their last successful fetch while Entra cannot be reached; after it,
+    # calls answer 503 until it can.
+    KEY_GRACE = 72 * 3600.0
 
     def __init__(
         self,
@@ -56,7 +67,7 @@ class EntraIdentity:
         self._jwks_uri: str | None = None
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
-        self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def resolve(self, headers: Headers, endpoint: Endpoint) -> Identity:
         token = _bearer(headers)
@@ -77,6 +88,7 @@ class EntraIdentity:
             or text(claims.get("upn")),
             display_name=text(claims.get("name")),
             cwid=cwid,
+            delegated="scp" in claims,
         )
 
     async def _validate(self, token: str) -> dict[str, Any]:
@@ -120,24 +132,48 @@ class EntraIdentity:
         return claims
 
     async def _key(self, kid: str) -> jwt.PyJWK:
-        stale = self._fetched_at is None or self._clock() - self._fetched_at > self.MAX_KEY_AGE
-        if kid in self._keys and not stale:
-            return self._keys[kid]
-        async with self._lock:
-            attempted = self._attempted_at
-            may_refresh = attempted is None or self._clock() - attempted >= self.MIN_REFRESH_INTERVAL
-            stale = self._fetched_at is None or self._clock() - self._fetched_at > self.MAX_KEY_AGE
-            if (kid not in self._keys or stale) and may_refresh:
-                self._attempted_at = self._clock()
-                await self._refresh()
-        key = self._keys.get(kid)
-        if key is None and not self._keys:
+        key = self._usable_keys().get(kid)
+        if key is not None:
+            if self._clock() - (self._fetched_at or 0.0) > self.REFRESH_AFTER:
+                self._refresh_soon()  # in the background: this request goes on with the key it has
+            return key
+        attempt = self._refresh_soon()
+        if attempt is not None:
+            await asyncio.shield(attempt)  # one attempt, shared; a cancelled request leaves it running
+        keys = self._usable_keys()
+        if not keys:
             raise _keys_unavailable()
+        key = keys.get(kid)
         if key is None:
             raise _unauthorized(
                 "the bearer token is signed with a key this tenant does not publish", "unknown_key"
             )
         return key
+
+    def _usable_keys(self) -> dict[str, jwt.PyJWK]:
+        """The keys held, unless their last successful fetch is older than ``KEY_GRACE`` (or never was)."""
+        fetched_at = self._fetched_at
+        if fetched_at is None or self._clock() - fetched_at > self.KEY_GRACE:
+            return {}
+        return self._keys
+
+    def _refresh_soon(self) -> asyncio.Task[None] | None:
+        """The refresh under way, else a new one unless the last attempt began under
+        ``MIN_REFRESH_INTERVAL`` ago (then ``None``)."""
+        if self._refreshing is not None:
+            return self._refreshing
+        now = self._clock()
+        if self._attempted_at is not None and now - self._attempted_at < self.MIN_REFRESH_INTERVAL:
+            return None
+        self._attempted_at = now
+        task = self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
+        task.add_done_callback(self._refreshed)
+        return task
+
+    def _refreshed(self, task: asyncio.Task[None]) -> None:
+        self._refreshing = None
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("entra signing keys refresh failed", extra={"error": type(task.exception()).__name__})
 
     async def _refresh(self) -> None:
         try:
@@ -170,6 +206,10 @@ class EntraIdentity:
         return data
 
     async def aclose(self) -> None:
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refreshing
         if self._owns_http:
             await self._http.aclose()
 

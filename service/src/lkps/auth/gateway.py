@@ -1,16 +1,18 @@
 """Identity mode ``gateway``: the headers an upstream gateway injects after validating the caller's Entra
-token, trusted as they come."""
+token, trusted when the request proves it came through the gateway (``LKPS_GATEWAY_SHARED_SECRET``, compared
+in constant time) and carries each identity header at most once."""
 
 from __future__ import annotations
 
 import base64
+import hmac
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 from starlette.datastructures import Headers
 
-from ..errors import bad_request
+from ..errors import ApiError, bad_request
 from ..settings import Settings
 from .identity import Endpoint, Identity, text
 
@@ -24,16 +26,46 @@ class GatewayIdentity:
         self._user_id = settings.gateway_user_id_header
         self._email = settings.gateway_email_header
         self._profiles = settings.gateway_profile_headers
+        self._secret_header = settings.gateway_secret_header
+        secret = settings.gateway_shared_secret
+        # None: no proof asked (``lkps dev`` only; ``lkps serve`` refuses to start without it)
+        self._secret = None if secret is None else secret.get_secret_value().encode("latin-1")
+        names = (self._client_id, self._user_id, self._email, *self._profiles, self._secret_header)
+        self.read = tuple(dict.fromkeys(name for name in names if name))
+        """The headers read: the identity headers and the secret's (each refused when repeated)."""
 
     async def resolve(self, headers: Headers, endpoint: Endpoint) -> Identity:
-        return self.identity(headers.get)
+        found: dict[str, str] = {}
+        for name in self.read:
+            values = headers.getlist(name)
+            if len(values) > 1:
+                raise repeated(name)
+            if values:
+                found[name] = values[0]
+        self.check_secret(found.get(self._secret_header))
+        return self.identity(found.get)
+
+    def check_secret(self, sent: str | None) -> None:
+        """401 unless ``sent`` is the gateway's shared secret (when one is configured)."""
+        if self._secret is None:
+            return
+        # compare_digest takes the same time for any wrong value of a given length; the secret's length is
+        # not a secret worth the cost of hashing both sides on every request.
+        if sent is None or not hmac.compare_digest(sent.encode("latin-1"), self._secret):
+            raise ApiError(
+                401,
+                "unauthorized",
+                f"the request did not come through the gateway: header {self._secret_header} is missing or"
+                " wrong (call the platform through its gateway)",
+                self._secret_header,
+            )
 
     def identity(self, header: Callable[[str], str | None]) -> Identity:
-        """The caller, from ``header(name)``: a header's value (the first, if repeated), or ``None``."""
-        email = header(self._email) or None
+        """The caller, from ``header(name)``: a header's value, or ``None``."""
+        email = (header(self._email) if self._email else None) or None
         display_name = cwid = None
         for name in self._profiles:  # agents registering send none
-            raw = header(name)
+            raw = header(name) if name else None
             if raw:
                 profile_email, display_name, cwid = self.profile(raw, name)
                 email = email or profile_email
@@ -55,6 +87,14 @@ class GatewayIdentity:
 
     async def aclose(self) -> None:
         return None
+
+
+def repeated(header: str) -> ApiError:
+    return bad_request(
+        f"header {header} is repeated: an identity header must be set once, by the gateway (which must drop"
+        " every copy the caller sent)",
+        header,
+    )
 
 
 def _decode_profile(raw: str, header: str) -> Mapping[str, Any]:

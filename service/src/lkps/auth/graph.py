@@ -88,6 +88,10 @@ class AgentApi:
         return cls(fetched_at=fetched_at, found=True, scope_id=scope_id, pre_authorized=pre_authorized)
 
 
+# Agents whose Graph answer is kept (only registered agents that enforce client authorization are looked up).
+MAX_CACHED_AGENTS = 10_000
+
+
 class GraphAuthorizer:
     """Checks Graph with an azure-identity credential; allowed answers are cached for ``graph_cache_ttl``,
     denials are re-checked after ``graph_negative_cache_ttl`` so a newly pre-authorized client gets in soon.
@@ -148,7 +152,10 @@ class GraphAuthorizer:
         finally:
             del self._inflight[agent]
         future.set_result(entry)
+        self._cache.pop(agent, None)
         self._cache[agent] = entry
+        if len(self._cache) > MAX_CACHED_AGENTS:
+            del self._cache[next(iter(self._cache))]  # the longest unrefreshed
         return entry
 
     async def _fetch(self, agent: str) -> AgentApi:

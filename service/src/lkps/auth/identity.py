@@ -23,6 +23,9 @@ class Identity(NamedTuple):
     email: str | None
     display_name: str | None
     cwid: str | None
+    # A user's token (Entra ``scp``: delegated scopes), obtained through a client app such as the Azure CLI:
+    # its client ID names that app, shared by every user of it, never an agent the user owns.
+    delegated: bool = False
 
 
 class MissingRoleError(ApiError):
@@ -47,5 +50,15 @@ class IdentityResolver(Protocol):
 
 
 def text(value: object) -> str | None:
-    """``value`` if it is a non-empty string, else ``None``."""
-    return value if isinstance(value, str) and value else None
+    """``value`` if it is a non-empty string, else ``None``; a lone surrogate (what JSON's ``\\ud800``
+    escapes decode to, and no UTF-8 encoder takes) replaced by U+FFFD, so that the caller's names can be
+    logged, signed into tokens and stored."""
+    if not isinstance(value, str) or not value:
+        return None
+    if value.isascii():
+        return value
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value

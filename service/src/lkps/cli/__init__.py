@@ -87,9 +87,22 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "check-config":
         print(check_config.report(settings, Settings.unknown_variables(), args.json))
         return 0
+    unproven_gateway = settings.identity_mode == "gateway" and settings.gateway_shared_secret is None
+    if args.command == "serve" and unproven_gateway:
+        raise OperatorError(
+            "LKPS_GATEWAY_SHARED_SECRET is not set: gateway mode trusts identity headers only from the"
+            " gateway; set it to the secret the gateway sends in LKPS_GATEWAY_SECRET_HEADER"
+            f" ({settings.gateway_secret_header})"
+        )
     if args.command == "dev":
         settings = settings.model_copy(update={"migrate_on_start": True, "log_format": "text"})
     setup_logging(settings)
+    if args.command == "dev" and unproven_gateway:
+        log.warning(
+            "!!! GATEWAY MODE WITHOUT LKPS_GATEWAY_SHARED_SECRET: any caller that reaches this port can"
+            " claim any identity with a header. Fine on a laptop, never on a shared host; 'lkps serve'"
+            " refuses this."
+        )
     for warning in Settings.unknown_variables():
         log.warning(warning)
     startup.check(settings, args.host, args.port)  # migrates first with LKPS_MIGRATE_ON_START

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
@@ -51,20 +52,28 @@ class AgentRegistry:
         ttl: float = 30.0,
         miss_ttl: float = 1.0,
         store_timeout: float = 2.0,
+        max_entries: int = 10_000,
     ) -> None:
+        """``max_entries`` (``LKPS_REGISTRY_CACHE_SIZE``) bounds both the cache and the revocations made here:
+        the least recently used leaves first, so a flood of unknown agent IDs cannot grow memory."""
         self._store = store
         self._clock = clock
         self._ttl = ttl
         self._miss_ttl = miss_ttl
         self._store_timeout = store_timeout
-        self._entries: dict[str, tuple[AgentRecord | None, float]] = {}
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[AgentRecord | None, float]] = OrderedDict()
         # Revocations made here, kept apart from the cache so they apply at once to any registration they
         # follow, whichever replica made it.
-        self._revoked: dict[str, dt.datetime] = {}
+        self._revoked: OrderedDict[str, dt.datetime] = OrderedDict()
+
+    def __len__(self) -> int:
+        """Agents cached (registered, revoked or unknown)."""
+        return len(self._entries)
 
     def record(self, agent: AgentRecord) -> None:
         key = agent.entra_app_id.lower()
-        self._entries[key] = (agent, self._clock())
+        self._remember(key, (agent, self._clock()))
         revoked_at = self._revoked.get(key)
         if revoked_at is not None and revoked_at < agent.registered_at:
             del self._revoked[key]
@@ -73,6 +82,19 @@ class AgentRegistry:
         """Revoke every registration of the agent made at or before ``at`` (the latest refusal)."""
         key = entra_app_id.lower()
         self._revoked[key] = max(at, self._revoked.get(key, at))
+        self._revoked.move_to_end(key)
+        if len(self._revoked) > self._max_entries:
+            # The revocation is also stored (the audit writer's row); the agent's cached registration goes
+            # too, so the next lookup reads the stored one, revoked.
+            oldest, _ = self._revoked.popitem(last=False)
+            self._entries.pop(oldest, None)
+
+    def _remember(self, key: str, entry: tuple[AgentRecord | None, float]) -> None:
+        entries = self._entries
+        entries[key] = entry
+        entries.move_to_end(key)
+        if len(entries) > self._max_entries:
+            entries.popitem(last=False)
 
     async def lookup(self, entra_app_id: str, now: dt.datetime) -> AgentRecord | None:
         """The agent's newest registration (local or stored) with any revocation applied; ``None`` if it
@@ -81,6 +103,7 @@ class AgentRegistry:
         cached = self._entries.get(key)
         checked = self._clock()
         if cached is not None:
+            self._entries.move_to_end(key)
             record, checked_at = cached
             view = None if record is None else self._revoked_view(key, record)
             # Only an active registration is trusted for long: a missing, expired or revoked one may have
@@ -103,7 +126,7 @@ class AgentRegistry:
         best = local
         if stored is not None and (best is None or stored.registered_at >= best.registered_at):
             best = stored
-        self._entries[key] = (best, checked)
+        self._remember(key, (best, checked))
         return self._revoked_view(key, best) if best is not None else None
 
     def _revoked_view(self, key: str, record: AgentRecord) -> AgentRecord:

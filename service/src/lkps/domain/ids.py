@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 import uuid
 
+# The namespace of developer agents' IDs (uuid5 of a user's object ID): fixed forever, or a developer's agent
+# would change its ID.
+DEVELOPER_AGENTS = uuid.UUID("6f1d2a7e-3b4c-4d5e-8f90-a1b2c3d4e5f6")
+
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -24,3 +28,11 @@ class Ids:
     def new(self) -> str:
         """A random (version 4) UUID in canonical form."""
         return str(uuid.uuid4())
+
+
+def developer_agent_id(user_oid: str) -> str:
+    """The agent a user registers with a delegated token (``az login``): a version 5 UUID of the user's Entra
+    object ID. One per user (two developers never share it, and a user gets the same one every time), and
+    never an application's ID (Entra app IDs are random, version 4), so no user can register as an app's
+    agent or as another user's."""
+    return str(uuid.uuid5(DEVELOPER_AGENTS, user_oid.lower()))

@@ -34,6 +34,7 @@ class AuditState(Protocol):
 
     written: int
     dropped: int
+    set_aside: int
     failed_attempts: int
 
     @property
@@ -179,11 +180,15 @@ class Metrics:
             "lkps_audit_queue_depth", "Audit records waiting to be written.", value=audit.pending
         )
         yield CounterMetricFamily("lkps_audit_written", "Audit rows written.", value=audit.written)
-        yield CounterMetricFamily(
+        dropped = CounterMetricFamily(
             "lkps_audit_dropped",
-            "Audit records dropped (the queue was full, or the database refused the row).",
-            value=audit.dropped,
+            "Audit records not stored, by reason: queue_full (the queue was full), unstorable (the database"
+            " refused the record's values: set aside, logged without them).",
+            labels=["reason"],
         )
+        dropped.add_metric(["queue_full"], audit.dropped - audit.set_aside)
+        dropped.add_metric(["unstorable"], audit.set_aside)
+        yield dropped
         yield GaugeMetricFamily(
             "lkps_audit_lag_seconds",
             "How long audit records have waited without the writer writing any (0 when none wait).",

@@ -10,7 +10,7 @@ import secrets
 
 from starlette.datastructures import Headers
 
-from ..auth.gateway import GatewayIdentity, ProfileFields
+from ..auth.gateway import GatewayIdentity, ProfileFields, repeated
 from ..auth.identity import Endpoint, Identity
 from ..domain.ids import Ids
 from ..domain.room_names import RANDOM_BYTES, RoomNames
@@ -23,7 +23,9 @@ class FastIds(Ids):
         self._canonical = functools.lru_cache(maxsize=4096)(super().canonical)
 
     def canonical(self, value: str) -> str:
-        return self._canonical(value)
+        # A GUID in any form uuid.UUID takes is under 50 characters (braces, urn:uuid:, hyphens); a longer
+        # value is parsed, never cached.
+        return self._canonical(value) if len(value) <= 64 else super().canonical(value)
 
     def new(self) -> str:
         """What ``str(uuid.uuid4())`` gives, at under half the cost (no ``UUID`` object between the random
@@ -44,7 +46,7 @@ class BufferedRoomNames(RoomNames):
         self._taken = 0
 
     def cwid(self, raw: str) -> str:
-        return self._cwid(raw)
+        return self._cwid(raw) if len(raw) <= MAX_CACHED_VALUE else super().cwid(raw)
 
     def random_part(self) -> str:
         if self._taken >= len(self._random):
@@ -54,29 +56,32 @@ class BufferedRoomNames(RoomNames):
         return self._random[start : start + RANDOM_BYTES].hex()
 
 
+# Values longer than this are computed, never cached: a cache keyed by what callers send holds at most
+# ``maxsize`` times this, whatever they send (a profile is a few hundred bytes, a CWID a few dozen).
+MAX_CACHED_VALUE = 1024
+
+
 class CachedGatewayIdentity(GatewayIdentity):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        names = (
-            settings.gateway_client_id_header,
-            settings.gateway_user_id_header,
-            settings.gateway_email_header,
-            *settings.gateway_profile_headers,
-        )
-        self._wanted = {name.encode("latin-1"): name for name in names}
-        # The same callers come back with the same profile, and decoding it costs more than the lookup; a few
-        # KB a profile at most, so bounded at a few MB (a refused value raises, never cached).
+        self._wanted = {name.encode("latin-1"): name for name in self.read}
+        # The same callers come back with the same profile, and decoding it costs more than the lookup;
+        # bounded at maxsize * MAX_CACHED_VALUE (a refused value raises, never cached).
         self._profile = functools.lru_cache(maxsize=1024)(super().profile)
 
     async def resolve(self, headers: Headers, endpoint: Endpoint) -> Identity:
-        # One pass over the raw (already lower-cased) ASGI headers instead of a scan per name; as with
-        # ``Headers.get``, the first occurrence of a repeated header counts.
+        # One pass over the raw (already lower-cased) ASGI headers instead of a scan per name.
         found: dict[str, str] = {}
         for raw_name, value in headers.raw:
             name = self._wanted.get(raw_name)
-            if name is not None and name not in found:
+            if name is not None:
+                if name in found:
+                    raise repeated(name)
                 found[name] = value.decode("latin-1")
+        self.check_secret(found.get(self._secret_header))
         return self.identity(found.get)
 
     def profile(self, raw: str, header: str) -> ProfileFields:
+        if len(raw) > MAX_CACHED_VALUE:
+            return super().profile(raw, header)
         return self._profile(raw, header)

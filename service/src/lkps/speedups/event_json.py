@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from google.protobuf.message import Message
 
 _INT64 = (-(2**63), 2**63 - 1)
@@ -98,14 +99,20 @@ def keys_unique(body: bytes, document: Any) -> bool:
     """Whether ``document`` (``body`` as parsed) kept every key the text has, none nested past
     :data:`MAX_DEPTH`: protobuf's parser refuses a key repeated in one object, where orjson keeps the last.
 
-    Outside strings, a colon follows each key and nothing else, so the text has exactly as many keys as
-    colons outside strings. The parsed document has as many keys as the text only when none repeats. Counting
-    every colon is one C call; only when some sit inside strings are the key tokens counted."""
+    Outside strings, a colon follows each key and nothing else, so the text has as many colons as keys plus
+    the colons written inside strings; the parsed document has as many keys as the text only when none
+    repeats. Without ``\\u`` escapes (the only way to write a colon other than as itself), the colons inside
+    the parsed strings are exactly those written inside the text's strings that survived parsing, so the
+    counts agree only when no key repeats. Otherwise the key tokens themselves are counted (slower, rare)."""
     parsed = _count_keys(document, 0)
     if parsed < 0:
         return False
-    if body.count(b":") == parsed:
+    colons = body.count(b":")
+    if colons == parsed:
         return True
+    if b"\\u" not in body:
+        # orjson writes each key's colon and every colon inside a string as itself: K + C in one C call.
+        return colons == orjson.dumps(document).count(b":")
     return sum(1 for match in _STRING.finditer(body) if match.group(1)) == parsed
 
 

@@ -21,7 +21,7 @@ import asyncio
 import weakref
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from ..api.connections import LimitedHttpToolsProtocol
 
 WRITE_THROUGH = 64 * 1024
 
@@ -137,9 +137,10 @@ class CorkedTransport(asyncio.Transport):
         self._transport.set_write_buffer_limits(high, low)
 
 
-class CorkedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol (``uvicorn.Config(http=...)`` takes a protocol class) over a
-    :class:`CorkedTransport`; parsing, flow control, keep-alive and upgrades stay uvicorn's."""
+class CorkedHttpToolsProtocol(LimitedHttpToolsProtocol):
+    """uvicorn's httptools protocol (``uvicorn.Config(http=...)`` takes a protocol class), with the service's
+    connection limits, over a :class:`CorkedTransport`; parsing, flow control, keep-alive and upgrades stay
+    uvicorn's."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CorkedTransport(transport, self.loop))

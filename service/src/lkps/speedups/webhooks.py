@@ -104,11 +104,22 @@ def _segment(segment: bytes) -> bytes | None:
     return binascii.a2b_base64(segment.translate(_TO_STANDARD) + _PADDING[tail])
 
 
-@functools.lru_cache(maxsize=64)
+# LiveKit's JWS header is 36 bytes encoded; a longer segment is checked, never cached, so the cache (keyed by
+# what callers send) holds at most 64 short keys.
+MAX_CACHED_HEADER = 256
+
+
 def _header_accepted(segment: bytes) -> bool:
     """A JWS header the fast path takes: HS256, nothing PyJWT would act on. Headers repeat, so cached."""
+    return _cached_header_accepted(segment) if len(segment) <= MAX_CACHED_HEADER else _header_ok(segment)
+
+
+def _header_ok(segment: bytes) -> bool:
     data = _segment(segment)
     return data is not None and _object(data) in _HEADERS
+
+
+_cached_header_accepted = functools.lru_cache(maxsize=64)(_header_ok)
 
 
 def _object(data: bytes) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ lives under ``/_standin``.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -343,6 +344,41 @@ class EntraStandIn(StandInServer):
 
     def jwks(self) -> dict[str, Any]:
         return self.backend.jwks()
+
+    def user_token(
+        self,
+        client_app_id: str,
+        resource_app_id: str,
+        *,
+        user_oid: str,
+        scopes: str = "user_impersonation",
+        roles: Sequence[str] = (),
+        **claims: Any,
+    ) -> str:
+        """A delegated (user) v2 access token, as Entra issues one to a public client (the Azure CLI, say)
+        after a user signs in: ``azp`` is the client app, ``scp`` the delegated scopes, ``oid``/``sub`` the
+        user, ``roles`` the app roles assigned to the user; ``claims`` add or replace claims (``name``,
+        ``preferred_username``, ...). The stand-in has no interactive sign-in: tests mint these directly."""
+        now = int(time.time())
+        token_claims: dict[str, Any] = {
+            "aud": resource_app_id,
+            "iss": self.issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.token_lifetime,
+            "azp": client_app_id,
+            "azpacr": "0",
+            "scp": scopes,
+            "oid": user_oid,
+            "sub": user_oid,
+            "tid": self.tenant_id,
+            "ver": "2.0",
+        }
+        if roles:
+            token_claims["roles"] = list(roles)
+        token_claims.update(claims)
+        self._records.add_issued(token_claims)
+        return self.backend.key.sign(token_claims)
 
     @property
     def token_requests(self) -> list[TokenRequest]:
