@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from tests.support.checkov import GRAPH_EXTENSION
 from tests.support.paths import REPO
 from tests.support.tools import checkov_python, tool
 
@@ -23,9 +24,6 @@ CHART = REPO / "service" / "chart" / "lkps"
 INFRA = REPO / "service" / "infra"
 POLICY = INFRA / "apim" / "lkps-gateway-policy.xml"
 KUBE_VERSION = "1.33.0"
-# Bicep's `extension` statement (Bicep 0.30) postdates the parser checkov ships (pycep 0.5.1): the one line is
-# left out of what pycep and checkov read, and the tests check it is there in the real file.
-GRAPH_EXTENSION = "extension microsoftGraphV1"
 
 
 def run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -5,25 +5,18 @@ checkov is slow (tens of seconds per start), so it runs once, over copies of the
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import shutil
-import subprocess
 from typing import Any
 
 import pytest
 
+from tests.support import checkov
 from tests.support.baking import Baked
-from tests.support.paths import REPO, TOOLS_BIN
-from tests.support.tools import tool
+from tests.support.checkov import SKIP, without_graph_extension
+from tests.support.paths import REPO
 
 ARTEFACTS = ("Dockerfile", "charts", "infra", ".github", "azure-pipelines.yml")
-# Bicep's `extension` statement (Bicep 0.30) postdates checkov's Bicep parser (pycep): that one line is left
-# out of what checkov reads (tests/template/test_identity_infra.py checks it is there).
-GRAPH_EXTENSION = "extension microsoftGraphV1"
 FRAMEWORKS = ("helm", "dockerfile", "bicep", "github_actions", "azure_pipelines")
-SKIP = re.compile(r"(checkov:skip=|checkov\.io/skip\d+: )(CKV\w+)[=:]\s*(.*)")
 
 
 def distinct_artefact_bakes(matrix_bakes: dict[str, Baked]) -> list[Baked]:
@@ -58,31 +51,12 @@ def checkov_reports(
                 shutil.copytree(source, target / name)
             elif source.exists():
                 shutil.copy2(source, target / name)
-        bicep = target / "infra" / "main.bicep"
-        lines = bicep.read_text(encoding="utf-8").splitlines()
-        bicep.write_text("\n".join(line for line in lines if line.strip() != GRAPH_EXTENSION) + "\n")
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "PATH": f"{TOOLS_BIN}:{os.environ['PATH']}"}
-    result = subprocess.run(
-        [tool("checkov"), "-d", str(scan), "--framework", *FRAMEWORKS, "--skip-download", "-o", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=600,
-    )
-    parsed = json.loads(result.stdout)
-    return parsed if isinstance(parsed, list) else [parsed]
+        without_graph_extension(target / "infra" / "main.bicep")
+    return checkov.scan(scan, FRAMEWORKS, timeout=600)
 
 
 def test_checkov_finds_no_failed_check(checkov_reports: list[dict[str, Any]]) -> None:
-    failed = [
-        f"{report['check_type']}: {check['check_id']} {check['resource']} ({check['file_path']})"
-        for report in checkov_reports
-        for check in report.get("results", {}).get("failed_checks", [])
-    ]
-    parsing_errors = [
-        error for report in checkov_reports for error in report.get("results", {}).get("parsing_errors", [])
-    ]
+    failed, parsing_errors = checkov.failures(checkov_reports)
 
     assert failed == []
     assert parsing_errors == []

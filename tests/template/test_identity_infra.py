@@ -31,10 +31,10 @@ from livekit_platform_testing.entra import EntraStandIn
 from livekit_platform_testing.tenant import SESSION_ROLE, App, WorkloadIdentity
 from lkps.settings import Settings
 from tests.support.baking import REQUIRED_ANSWERS, Baked, Baker
+from tests.support.checkov import GRAPH_EXTENSION
 from tests.support.paths import REPO
 from tests.support.tools import tool
 
-GRAPH_EXTENSION = "extension microsoftGraphV1"
 CLIENTS = ("3a4b5c6d-7e8f-4a9b-8c0d-1e2f3a4b5c6d", "4b5c6d7e-8f9a-4b0c-9d1e-2f3a4b5c6d7e")
 PARSE = """
 import json, pathlib, sys

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lkps.settings import DatabaseSettings, Settings
+from tests.support.edge import GATEWAY_SECRET
 from tests.support.postgres import PostgresCluster
 from tests.support.service import API_SECRET, free_port, service_env
 
@@ -85,24 +86,27 @@ def test_an_unwritable_sqlite_path_and_a_bad_url_name_the_variable(tmp_path: Pat
     assert_operator_error(scheme, "LKPS_DATABASE_URL", "use postgresql://")
 
 
+def _serve_env(livekit_url: str, database_url: str, **overrides: str) -> dict[str, str]:
+    """What ``lkps serve`` needs in gateway mode besides the service's settings: the gateway's secret."""
+    return service_env(livekit_url, database_url, LKPS_GATEWAY_SHARED_SECRET=GATEWAY_SECRET, **overrides)
+
+
 def test_serve_refuses_an_unmigrated_or_unreachable_database(
     postgres: PostgresCluster, tmp_path: Path
 ) -> None:
     empty = postgres.create_database(f"cli_{uuid.uuid4().hex[:8]}")
     port = str(free_port())
     unmigrated = lkps(
-        "serve", "--host", "127.0.0.1", "--port", port, env=service_env("ws://127.0.0.1:7880", empty)
+        "serve", "--host", "127.0.0.1", "--port", port, env=_serve_env("ws://127.0.0.1:7880", empty)
     )
     assert_operator_error(unmigrated, "LKPS_DATABASE_URL", "has no schema", "run lkps migrate")
-    down = service_env("ws://127.0.0.1:7880", f"postgresql://lkps:{PASSWORD}@127.0.0.1:{free_port()}/lkps")
+    down = _serve_env("ws://127.0.0.1:7880", f"postgresql://lkps:{PASSWORD}@127.0.0.1:{free_port()}/lkps")
     unreachable = lkps("serve", "--host", "127.0.0.1", "--port", port, env=down)
     assert_operator_error(unreachable, "LKPS_DATABASE_URL", "connection refused")
 
 
 def test_serve_names_a_port_in_use(tmp_path: Path) -> None:
-    env = service_env(
-        "ws://127.0.0.1:7880", f"sqlite:///{tmp_path / 'lkps.db'}", LKPS_MIGRATE_ON_START="true"
-    )
+    env = _serve_env("ws://127.0.0.1:7880", f"sqlite:///{tmp_path / 'lkps.db'}", LKPS_MIGRATE_ON_START="true")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

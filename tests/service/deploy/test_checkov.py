@@ -3,21 +3,16 @@ of the values matrix, and the Bicep. One run (checkov takes tens of seconds to s
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import shutil
-import subprocess
 from typing import Any
 
 import pytest
 
-from tests.support.deploy_kit import CASES, CHART, GRAPH_EXTENSION, INFRA, case
-from tests.support.paths import TOOLS_BIN
-from tests.support.tools import tool
+from tests.support import checkov
+from tests.support.checkov import SKIP, without_graph_extension
+from tests.support.deploy_kit import CASES, CHART, INFRA, case
 
 FRAMEWORKS = ("helm", "kubernetes", "bicep")
-SKIP = re.compile(r"(checkov:skip=|checkov\.io/skip\d+: )(CKV\w+)[=:]\s*(.*)")
 
 
 @pytest.fixture(scope="module")
@@ -30,32 +25,13 @@ def checkov_reports(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, 
         (rendered / f"{name}.yaml").write_text(case(name).stdout, encoding="utf-8")
     bicep = scan / "infra"
     shutil.copytree(INFRA, bicep)
-    # pycep (checkov's Bicep parser) predates the `extension` statement; the rest of the file is scanned as is
     for path in bicep.glob("*.bicep"):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        path.write_text("\n".join(line for line in lines if line.strip() != GRAPH_EXTENSION) + "\n")
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "PATH": f"{TOOLS_BIN}:{os.environ['PATH']}"}
-    result = subprocess.run(
-        [tool("checkov"), "-d", str(scan), "--framework", *FRAMEWORKS, "--skip-download", "-o", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=900,
-    )
-    parsed = json.loads(result.stdout)
-    return parsed if isinstance(parsed, list) else [parsed]
+        without_graph_extension(path)
+    return checkov.scan(scan, FRAMEWORKS, timeout=900)
 
 
 def test_checkov_finds_no_failed_check_and_parses_everything(checkov_reports: list[dict[str, Any]]) -> None:
-    failed = [
-        f"{report['check_type']}: {check['check_id']} {check['resource']} ({check['file_path']})"
-        for report in checkov_reports
-        for check in report.get("results", {}).get("failed_checks", [])
-    ]
-    parsing_errors = [
-        error for report in checkov_reports for error in report.get("results", {}).get("parsing_errors", [])
-    ]
+    failed, parsing_errors = checkov.failures(checkov_reports)
 
     assert failed == []
     assert parsing_errors == []

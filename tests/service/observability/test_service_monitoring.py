@@ -179,7 +179,7 @@ def test_the_refusals_alert_names_every_authentication_reason_the_service_has() 
     (alternatives,) = re.findall(r'reason=~"([^"]+)"', rule["expr"])
     sources = [
         CHART.parents[1] / "src" / "lkps" / "auth" / name
-        for name in ("entra.py", "identity.py", "webhooks.py")
+        for name in ("entra.py", "identity.py", "webhooks.py", "gateway.py")
     ]
     code = "\n".join(path.read_text(encoding="utf-8") for path in sources)
     entra = sources[0].read_text(encoding="utf-8")

@@ -58,6 +58,7 @@ class GatewayIdentity:
                 f"the request did not come through the gateway: header {self._secret_header} is missing or"
                 " wrong (call the platform through its gateway)",
                 self._secret_header,
+                reason="gateway_secret",
             )
 
     def identity(self, header: Callable[[str], str | None]) -> Identity:
