@@ -46,6 +46,13 @@ test: lint postgres template-tools ## the whole suite: linters, then pytest over
 	$(UV) run pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-sdk-pythons
 
+# The markers are set by tests/conftest.py from each test's folder and fixtures (see pyproject.toml).
+FAST_MARKERS := not postgres and not worker and not template and not slow
+
+.PHONY: test-fast
+test-fast: sync template-tools ## the tests that need no PostgreSQL, no worker processes and no bakes (a couple of minutes)
+	$(UV) run pytest -q -p no:cacheprovider -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+
 .PHONY: test-sdk-pythons
 test-sdk-pythons: uv ## the SDK's tests and its stand-ins' (tests/testing) on each of SDK_PYTHONS
 	@set -e; for v in $(SDK_PYTHONS); do \

@@ -54,11 +54,16 @@ _FIXTURE_MARKERS = {
     "postgres": "postgres",  # the session's cluster, directly or through db_url, pg_url, ...
     "start_agent": "worker",  # tests/sdk: an SDK agent as a `start` subprocess
     "rig": "worker",  # tests/testing/test_livekit_standin.py: a plain livekit-agents worker subprocess
+    "checkov_reports": "slow",  # tests/service/deploy: one checkov run (tens of seconds to start)
+    "validation": "slow",  # tests/service/deploy: kubernetes-validate over every rendering of the chart
+    "site": "slow",  # tests/test_docs.py: `mkdocs build --strict`
 }
+# By folder (a path under tests/ that starts with the key).
 _FOLDER_MARKERS = {
-    "e2e": ("worker", "postgres"),
-    "template": ("template",),
-    "image": ("worker", "template"),
+    "e2e/": ("worker", "postgres"),
+    "template/": ("template",),
+    "image/": ("worker", "template"),
+    "service/cli/": ("slow",),  # the `lkps` command as a process: a second or more per call
 }
 _TESTS = Path(__file__).parent
 
@@ -66,8 +71,10 @@ _TESTS = Path(__file__).parent
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = {marker for fixture, marker in _FIXTURE_MARKERS.items() if fixture in item.fixturenames}
-        folder = item.path.relative_to(_TESTS).parts[0] if item.path.is_relative_to(_TESTS) else ""
-        names.update(_FOLDER_MARKERS.get(folder, ()))
+        path = item.path.relative_to(_TESTS).as_posix() if item.path.is_relative_to(_TESTS) else ""
+        for folder, markers in _FOLDER_MARKERS.items():
+            if path.startswith(folder):
+                names.update(markers)
         for name in sorted(names):
             item.add_marker(name)
 

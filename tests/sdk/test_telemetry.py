@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from livekit_platform_sdk.telemetry import configure_tracing
 
 
@@ -16,6 +18,7 @@ def test_no_endpoint_or_sdk_disabled_configures_nothing() -> None:
     )
 
 
+@pytest.mark.slow  # a fresh interpreter importing the SDK and OpenTelemetry's SDK
 def test_a_tracer_provider_set_by_the_application_is_left_in_place() -> None:
     # a fresh interpreter: the global tracer provider can be set once per process
     script = """
@@ -35,6 +38,7 @@ print("ok")
     assert result.stdout.strip() == "ok"
 
 
+@pytest.mark.slow  # a fresh interpreter importing the SDK and the OTLP exporter
 def test_with_an_endpoint_an_otlp_provider_is_installed() -> None:
     script = """
 from opentelemetry import trace

@@ -11,6 +11,8 @@ import textwrap
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import pytest
+
 PLUGIN = "livekit_platform_testing.pytest_plugin"
 
 CONFTEST = """
@@ -99,6 +101,7 @@ def _folder(root: Path, name: str, *, api_key: str, platform_app_id: str) -> Non
     )
 
 
+@pytest.mark.slow  # a whole pytest run in a fresh interpreter
 def test_fixtures_start_the_stand_ins_once_per_module_with_each_folders_options(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
