@@ -12,7 +12,15 @@ from livekit import api
 from livekit_platform_testing.tenant import REGISTER_ROLE, SESSION_ROLE, Tenant
 from lkps.domain.ids import developer_agent_id
 from lkps.settings import Settings
-from tests.support.service import API_KEY, API_SECRET, Parties, fetch_rows, running_app
+from tests.support.service import (
+    AGENT_KEY_ID,
+    AGENT_SECRET,
+    API_KEY,
+    API_SECRET,
+    Parties,
+    fetch_rows,
+    running_app,
+)
 
 AZURE_CLI = (
     "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # the Azure CLI's app (client) ID, the same in every tenant
@@ -38,7 +46,8 @@ async def test_two_developers_on_the_azure_cli_register_two_agents_of_their_own(
     tenant: Tenant, entra_settings: Settings
 ) -> None:
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
-    verifier = api.TokenVerifier(API_KEY, API_SECRET)
+    # agent tokens are signed with the platform's key (the relay takes them; LiveKit does not)
+    verifier = api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET)
     async with running_app(entra_settings) as app:
         answers = [
             await app.client.post("/api/agent/register", json={}, headers=user_bearer(tenant, oid))

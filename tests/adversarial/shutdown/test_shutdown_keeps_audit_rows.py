@@ -20,9 +20,10 @@ from livekit import api
 from demo.processes import free_port
 from livekit_platform_testing.livekit import LiveKitStandIn
 from lkps.settings import Settings
+from tests.support.edge import GATEWAY_SECRET
 from tests.support.service import (
-    API_KEY,
-    API_SECRET,
+    AGENT_KEY_ID,
+    AGENT_SECRET,
     client_headers,
     fetch_rows,
     gateway_headers,
@@ -31,6 +32,8 @@ from tests.support.service import (
 )
 
 pytestmark = pytest.mark.timeout(180)
+# lkps serve in gateway mode takes requests that prove they came through the gateway
+PROOF = {"x-gateway-secret": GATEWAY_SECRET}
 
 
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -60,6 +63,7 @@ def served(
         # Small batches and a slow-ish drain keep records queued when the signal comes.
         LKPS_AUDIT_BATCH_SIZE="5",
         LKPS_AUDIT_FLUSH_TIMEOUT="60",
+        LKPS_GATEWAY_SHARED_SECRET=GATEWAY_SECRET,
         **extra_env,
     )
     with log.open("wb") as sink:
@@ -94,7 +98,7 @@ AGENTS = [f"0b9a3c1e-1111-2222-3333-{i:012d}" for i in range(8)]
 async def load(url: str, stop: asyncio.Event, registrations: set[str], rooms: set[str]) -> None:
     """Registrations and session starts from 16 clients until the service stops answering after ``stop``:
     the registration IDs and room names of every 200 go to ``registrations`` and ``rooms``."""
-    verifier = api.TokenVerifier(API_KEY, API_SECRET)
+    verifier = api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET)
 
     async def client(n: int) -> None:
         agent = AGENTS[n % len(AGENTS)]
@@ -105,14 +109,16 @@ async def load(url: str, stop: asyncio.Event, registrations: set[str], rooms: se
                         response = await http.post(
                             "/api/agent/register",
                             json={"service_config": {"enforce_client_authz": False}},
-                            headers=gateway_headers(client_id=agent),
+                            headers={**gateway_headers(client_id=agent), **PROOF},
                         )
                         if response.status_code == 200:
                             identity = verifier.verify(response.json()["livekit_token"]).identity
                             registrations.add(identity.rsplit(f"{agent}-", 1)[1])
                     else:
                         response = await http.post(
-                            "/api/session/start", json={"agent_entra_app_id": agent}, headers=client_headers()
+                            "/api/session/start",
+                            json={"agent_entra_app_id": agent},
+                            headers={**client_headers(), **PROOF},
                         )
                         if response.status_code == 200:
                             rooms.add(response.json()["room_name"])
@@ -126,7 +132,7 @@ async def load(url: str, stop: asyncio.Event, registrations: set[str], rooms: se
         for agent in AGENTS:
             body = {"service_config": {"enforce_client_authz": False}}
             first = await http.post(
-                "/api/agent/register", json=body, headers=gateway_headers(client_id=agent)
+                "/api/agent/register", json=body, headers={**gateway_headers(client_id=agent), **PROOF}
             )
             assert first.status_code == 200
             identity = verifier.verify(first.json()["livekit_token"]).identity
@@ -168,7 +174,7 @@ async def test_sigterm_under_load_keeps_every_answered_request_audited(
 async def test_the_lifespan_ending_with_a_full_queue_writes_it_all(settings: Settings) -> None:
     # One record a batch: when the lifespan ends, nearly all of them are still queued.
     settings = settings.model_copy(update={"audit_batch_size": 1})
-    verifier = api.TokenVerifier(API_KEY, API_SECRET)
+    verifier = api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET)
     registrations: set[str] = set()
     async with running_app(settings) as app:
         for n in range(400):
@@ -188,12 +194,12 @@ async def test_a_request_held_open_cannot_keep_shutdown_from_flushing_the_audit_
     # A client that sends headers and part of a body, then nothing: without a drain limit uvicorn waits for it
     # forever after SIGTERM, the lifespan (the audit flush) never runs and Kubernetes' SIGKILL ends the pod.
     url, process, log = served
-    verifier = api.TokenVerifier(API_KEY, API_SECRET)
+    verifier = api.TokenVerifier(AGENT_KEY_ID, AGENT_SECRET)
     registrations = set()
     async with httpx.AsyncClient(base_url=url) as http:
         for agent in AGENTS:
             response = await http.post(
-                "/api/agent/register", json={}, headers=gateway_headers(client_id=agent)
+                "/api/agent/register", json={}, headers={**gateway_headers(client_id=agent), **PROOF}
             )
             identity = verifier.verify(response.json()["livekit_token"]).identity
             registrations.add(identity.rsplit(f"{agent}-", 1)[1])
