@@ -33,6 +33,7 @@ from livekit.protocol.room import RoomConfiguration
 from bench.machine import Machine
 from bench.memory import tree_memory
 from bench.processes import PYTHON, Child, clean_environment, free_port, http_ok, wait_until
+from bench.service_stack import GATEWAY_SECRET, GATEWAY_SECRET_HEADER
 from bench.stats import fmt, median
 from livekit_platform_testing.livekit import LiveKitStandIn
 
@@ -163,6 +164,7 @@ async def _measure(workers: int, jobs: int, work: Path) -> RelayResults:
                 LKPS_DATABASE_URL=f"sqlite:///{work / 'lkps-relay.db'}",
                 LKPS_MIGRATE_ON_START="true",
                 LKPS_IDENTITY_MODE="gateway",
+                LKPS_GATEWAY_SHARED_SECRET=GATEWAY_SECRET,
                 LKPS_AUDIT_BATCH_SIZE="1000",
             ),
             work,
@@ -178,7 +180,7 @@ async def _measure(workers: int, jobs: int, work: Path) -> RelayResults:
                     response = await client.post(
                         "/api/agent/register",
                         json={"service_config": {"enforce_client_authz": False}},
-                        headers={"client-id": name, "user-id": name},
+                        headers={"client-id": name, "user-id": name, GATEWAY_SECRET_HEADER: GATEWAY_SECRET},
                     )
                     response.raise_for_status()
                     relay_tokens[name] = response.json()["livekit_token"]

@@ -24,6 +24,7 @@ from bench import wrk
 from bench.machine import Machine
 from bench.processes import PYTHON, Child, clean_environment, free_port, http_ok, run_checked, wait_until
 from bench.service_stack import (
+    AGENT_TOKEN_SECRET,
     API_KEY,
     API_SECRET,
     GATEWAY_AGENT_ID,
@@ -112,6 +113,7 @@ def _stack(work: Path) -> Iterator[list[ReplicaSet]]:
                 LKPS_DATABASE_URL=cluster.create_database(f"lkps_scale_{key.replace('-', '_')}"),
                 LKPS_IDENTITY_MODE="gateway",
                 LKPS_GATEWAY_SHARED_SECRET=GATEWAY_SECRET,
+                LKPS_AGENT_TOKEN_SECRET=AGENT_TOKEN_SECRET,
                 **tenant.service_env(),
                 **extra,
             )

@@ -35,6 +35,8 @@ API_SECRET = secrets.token_urlsafe(48)
 # What the gateway-mode services require on every request (LKPS_GATEWAY_SHARED_SECRET in x-gateway-secret).
 GATEWAY_SECRET = secrets.token_urlsafe(48)
 GATEWAY_SECRET_HEADER = "x-gateway-secret"  # noqa: S105 (a header's name)
+# The platform's agent-token key every lkps serve needs (LKPS_AGENT_TOKEN_SECRET).
+AGENT_TOKEN_SECRET = secrets.token_urlsafe(48)
 # Identity headers an upstream gateway injects (lkps defaults); the register load comes from one agent.
 GATEWAY_AGENT_ID = str(uuid.uuid4())
 CALLER_USER_ID = str(uuid.uuid4())
@@ -120,7 +122,7 @@ def running_stack(
             "LIVEKIT_URL": livekit.ws_url,
             "LIVEKIT_API_KEY": API_KEY,
             "LIVEKIT_API_SECRET": API_SECRET,
-            "LKPS_AGENT_TOKEN_SECRET": "lkps-bench-agent-key-" + "a" * 40,
+            "LKPS_AGENT_TOKEN_SECRET": AGENT_TOKEN_SECRET,
             "LKPS_DATABASE_URL": database_url,
             "LKPS_GATEWAY_SHARED_SECRET": GATEWAY_SECRET,
             **tenant.service_env(),
