@@ -185,3 +185,29 @@ async def test_unknown_agent_ids_leave_the_registry_bounded(env: dict[str, str])
     assert cached == 100
     # what remains is bounded elsewhere: the parsed-GUID cache of speedup "caches" (4,096 short strings)
     assert retained < 2 * MiB
+
+
+async def test_host_headers_do_not_grow_the_relay_url_cache(gateway_settings: Settings) -> None:
+    """The answer's relay URL is remembered per way the service was reached (the Host header is the
+    caller's): at most 64 of them, none from a Host longer than a DNS name."""
+    agent = str(uuid.uuid4())
+    app = create_app(gateway_settings, authorizer=RefusingAuthorizer())
+    register = next(r for r in app.routes if getattr(r, "path", "") == "/api/agent/register")
+    remembered: dict[Any, str] = register.endpoint.__self__._relay_urls  # type: ignore[attr-defined]
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lkps") as client:
+
+            async def answer(host: str) -> str:
+                response = await client.post(
+                    "/api/agent/register", json=OPEN_AGENT, headers={**gateway_headers(agent), "host": host}
+                )
+                assert response.status_code == 200, response.text
+                return str(response.json()["livekit_url"])
+
+            for i in range(BURST):
+                assert await answer(f"lkps-{i}.example.com") == f"ws://lkps-{i}.example.com"
+            for i in range(20):
+                assert (await answer(f"{big(i, 4 * 1024)}.example.com")).startswith("ws://")
+    assert len(remembered) == 64
+    assert all(len(host or "") <= 255 for _, host, _ in remembered)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -25,6 +25,9 @@ from .body import json_object
 from .responses import JsonResponse
 
 log = logging.getLogger(__name__)
+# How many ways of reaching the service (scheme, Host, root path) the answer's relay URL is remembered for.
+_RELAY_URLS = 64
+_HOST_CHARS = 255  # a DNS name's longest: a longer Host is answered but not remembered
 
 
 @dataclass
@@ -38,6 +41,7 @@ class AgentRegistration:
     json: JsonResponse
     clock: Callable[[], float]
     metrics: Metrics
+    _relay_urls: dict[tuple[str, str | None, str], str] = field(default_factory=dict, init=False, repr=False)
 
     async def register(self, request: Request) -> Response:
         try:
@@ -101,8 +105,19 @@ class AgentRegistration:
         it), never LiveKit itself, which does not take agent tokens."""
         if self.settings.relay_url:
             return self.settings.relay_url
+        # Building Starlette's URL costs more than the rest of the answer: remember it per way the service
+        # was reached (a handful in practice), at most _RELAY_URLS of them (the Host header is the caller's).
+        scope = request.scope
+        host = request.headers.get("host")
+        key = (scope["scheme"], host, scope.get("root_path", ""))
+        known = self._relay_urls.get(key)
+        if known is not None:
+            return known
         url = request.base_url
-        return str(url.replace(scheme="wss" if url.scheme == "https" else "ws")).rstrip("/")
+        answer = str(url.replace(scheme="wss" if url.scheme == "https" else "ws")).rstrip("/")
+        if len(self._relay_urls) < _RELAY_URLS and len(host or "") <= _HOST_CHARS:
+            self._relay_urls[key] = answer
+        return answer
 
     def _revoke(self, app_id: str | None) -> None:
         """A valid application token without the register role: the app's earlier registrations no longer
