@@ -64,7 +64,7 @@ def run(runs: int, work: Path) -> ImageResults:
 
 def markdown(results: ImageResults) -> str:
     lines = [
-        "## images",
+        "## Images (issue 26)",
         "",
         f"Command: `{results.command}`. Each run is one `make test-image` with `IMAGE_NO_CACHE=1` (cold: no"
         " layer cache, the local Debian base image cached) and one without (warm: the cold build's layer"

@@ -169,7 +169,7 @@ def run(duration: float, runs: int, work: Path) -> ScaleResults:
 def markdown(results: ScaleResults) -> str:
     cores = os.cpu_count() or 1
     lines = [
-        "## scale",
+        "## Scale-out (issue 26)",
         "",
         f"Command: `{results.command}`. Gateway-mode `POST /api/agent/register` (speedups on, audited to one"
         f" PostgreSQL), {CONNECTIONS} connections in all, split evenly over one wrk per replica,"
