@@ -130,6 +130,9 @@ def service_stack(engine: Engine) -> Iterator[ServiceStack]:
 
 # `lkps serve` refuses gateway mode without it
 GATEWAY_SECRET = "image-test-gateway-secret-" + "g" * 32
+# The platform's agent-token key (agent tokens are good at the relay, never directly at LiveKit)
+AGENT_KEY_ID = "lkps-agent"
+AGENT_TOKEN_SECRET = "lkps-image-test-agent-key-" + "a" * 40
 
 
 def _env(stack: ServiceStack) -> list[str]:
@@ -137,7 +140,7 @@ def _env(stack: ServiceStack) -> list[str]:
         "LIVEKIT_URL": stack.livekit.ws_url,
         "LIVEKIT_API_KEY": stack.livekit.api_key,
         "LIVEKIT_API_SECRET": stack.livekit.api_secret,
-        "LKPS_AGENT_TOKEN_SECRET": "lkps-image-test-agent-key-" + "a" * 40,
+        "LKPS_AGENT_TOKEN_SECRET": AGENT_TOKEN_SECRET,
         "LKPS_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{stack.cluster.port}/{stack.database}",
         "LKPS_IDENTITY_MODE": "gateway",
         "LKPS_GATEWAY_SHARED_SECRET": GATEWAY_SECRET,
@@ -219,9 +222,7 @@ def test_service_container_migrates_serves_reports_healthy_and_flushes_audit_on_
             )
         assert health[1]["status"] == "healthy"
         assert status == 200, body
-        claims = api.TokenVerifier(service_stack.livekit.api_key, service_stack.livekit.api_secret).verify(
-            body["livekit_token"]
-        )
+        claims = api.TokenVerifier(AGENT_KEY_ID, AGENT_TOKEN_SECRET).verify(body["livekit_token"])
         assert claims.identity.startswith(f"agent-{agent_id}-")
         assert claims.video is not None
         assert claims.video.agent
