@@ -205,6 +205,7 @@ def create_app(
         ids=ids,
         livekit_url=settings.livekit_url,
         clock=clock,
+        refusals=services.refusals,
     )
     sessions = SessionStart(
         settings=settings,

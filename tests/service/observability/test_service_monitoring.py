@@ -174,7 +174,8 @@ def test_the_alert_rules_are_well_formed_and_scoped_to_the_release() -> None:
 
 
 def test_the_refusals_alert_names_every_authentication_reason_the_service_has() -> None:
-    """The reasons a rejected token, role or webhook signature is refused with, from the code's own text."""
+    """The reasons a rejected token, role, webhook signature or worker connection is refused with, from the
+    code's own text."""
     rule = next(rule for rule in rules_of(chart()) if rule["alert"] == "LkpsRefusalsSurge")
     (alternatives,) = re.findall(r'reason=~"([^"]+)"', rule["expr"])
     sources = [
@@ -186,6 +187,11 @@ def test_the_refusals_alert_names_every_authentication_reason_the_service_has() 
     # reason="..." keywords, and the last argument of entra.py's _unauthorized(detail, reason) calls
     reasons = set(re.findall(r'reason="([a-z_]+)"', code)) | set(re.findall(r',\s*"([a-z_]+)",?\s*\)', entra))
     assert reasons, "no reason found in lkps.auth: the pattern is broken"
+    # and the relay's (worker connections on /agent): its reason constants
+    relay = (CHART.parents[1] / "src" / "lkps" / "relay" / "agent_tokens.py").read_text(encoding="utf-8")
+    relay_reasons = set(re.findall(r'^[A-Z_]+ = "(agent_[a-z_]+)"$', relay, re.MULTILINE))
+    assert len(relay_reasons) == 8, "the relay's reasons: the pattern is broken"
+    reasons |= relay_reasons
     assert set(alternatives.split("|")) == reasons
 
 

@@ -11,11 +11,27 @@ _GUID_LENGTH = 36
 
 
 class AgentTokenError(Exception):
-    """The token is not a valid agent token; ``reason`` says why (it never contains the token)."""
+    """The token is not a valid agent token: ``detail`` says why and what to do (it never contains the
+    token); ``reason`` is the refusal's reason code (``lkps_refusals_total{route="/agent"}``), one of
+    :data:`REASONS`."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
         self.reason = reason
+
+
+# Why the relay refuses a worker connection: the refusal log's ``reason`` and the metric's label, never
+# anything the worker sent. Agent-token reasons here; ``lkps.relay.socket`` adds revoked and wrong-name.
+MISSING = "agent_token_missing"
+WRONG_KEY = "agent_token_wrong_key"
+SIGNATURE = "agent_token_signature"
+INVALID = "agent_token_invalid"
+NOT_YET_VALID = "agent_token_not_yet_valid"
+EXPIRED = "agent_token_expired"
+REVOKED = "agent_revoked"
+NAME_MISMATCH = "agent_name_mismatch"
+REASONS = frozenset({MISSING, WRONG_KEY, SIGNATURE, INVALID, NOT_YET_VALID, EXPIRED, REVOKED, NAME_MISMATCH})
 
 
 class AgentClaims(NamedTuple):
@@ -55,29 +71,35 @@ class AgentTokenVerifier:
         except jwt.InvalidIssuerError:
             raise AgentTokenError(
                 f"the token's key (iss) is not the platform's agent key {self._key_id!r}: use the token"
-                " POST /api/agent/register issued"
+                " POST /api/agent/register issued",
+                reason=WRONG_KEY,
             ) from None
         except jwt.InvalidSignatureError:
             raise AgentTokenError(
                 "the token's signature does not verify with the platform's agent key: use the token"
-                " POST /api/agent/register issued"
+                " POST /api/agent/register issued",
+                reason=SIGNATURE,
             ) from None
         except jwt.PyJWTError as exc:
-            raise AgentTokenError(f"the token is not a valid agent token ({type(exc).__name__})") from None
+            raise AgentTokenError(
+                f"the token is not a valid agent token ({type(exc).__name__})", reason=INVALID
+            ) from None
         video = payload.get("video")
         if not isinstance(video, dict) or video.get("agent") is not True:
-            raise AgentTokenError("the token has no agent grant: it is not an agent token")
+            raise AgentTokenError("the token has no agent grant: it is not an agent token", reason=INVALID)
         name, identity = payload.get("name"), payload.get("sub")
         if not isinstance(name, str) or not isinstance(identity, str) or not name:
-            raise AgentTokenError("the token names no agent: it is not an agent token")
+            raise AgentTokenError("the token names no agent: it is not an agent token", reason=INVALID)
         registration = registration_id(identity, name)
         if not registration:
-            raise AgentTokenError("the token's identity is not an agent worker identity")
+            raise AgentTokenError("the token's identity is not an agent worker identity", reason=INVALID)
         issued_at, expires_at = payload["nbf"], payload["exp"]
         if not isinstance(issued_at, int) or not isinstance(expires_at, int):
-            raise AgentTokenError("the token's nbf and exp must be whole seconds")
+            raise AgentTokenError("the token's nbf and exp must be whole seconds", reason=INVALID)
         if now < issued_at - 60:
-            raise AgentTokenError("the token is not valid yet (nbf): check the clocks")
+            raise AgentTokenError("the token is not valid yet (nbf): check the clocks", reason=NOT_YET_VALID)
         if now >= expires_at:
-            raise AgentTokenError("the token has expired: the agent must renew it (it re-registers)")
+            raise AgentTokenError(
+                "the token has expired: the agent must renew it (it re-registers)", reason=EXPIRED
+            )
         return AgentClaims(identity, name, registration, issued_at, expires_at)

@@ -23,7 +23,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..domain.audit import JobAssigned, WorkerClosed, WorkerConnection
 from ..domain.ids import Ids
 from ..domain.times import utc
+from ..errors import ApiError
+from ..observability.refusals import Refusals
 from ..storage.audit_writer import AuditWriter
+from . import agent_tokens
 from .agent_tokens import AgentClaims, AgentTokenError, AgentTokenVerifier
 from .binding import binding_refusal
 from .connections import INTERNAL_ERROR, POLICY_VIOLATION, SERVICE_RESTART, Connections, RelayConnection
@@ -32,6 +35,7 @@ from .upstream import LiveKitUpstream, UpstreamRefusedError
 
 log = logging.getLogger(__name__)
 
+ROUTE = "/agent"
 REGISTER_TIMEOUT = 10.0
 _FORWARDED_PARAMS = ("protocol", "worker_token")
 _NORMAL = 1000
@@ -53,6 +57,8 @@ class AgentRelay:
     ids: Ids
     livekit_url: str
     clock: Callable[[], float]
+    # counts and logs (rate-limited) every refused worker connection, as the API's refusals
+    refusals: Refusals
 
     async def serve(self, websocket: WebSocket) -> None:
         now = self.clock()
@@ -60,12 +66,18 @@ class AgentRelay:
             claims = self.verifier.verify(_bearer(websocket), now)
             await self._check_not_revoked(claims, now)
         except AgentTokenError as exc:
-            log.info("worker connection refused: %s", exc.reason)
-            await websocket.send_denial_response(PlainTextResponse(exc.reason, status_code=401))
+            self.refused(
+                websocket, ApiError(401, "unauthorized", exc.detail, "Authorization", reason=exc.reason)
+            )
+            await websocket.send_denial_response(PlainTextResponse(exc.detail, status_code=401))
             return
         await websocket.accept()
         session = _Session(self, websocket, claims)
         await session.run()
+
+    def refused(self, websocket: WebSocket, error: ApiError) -> None:
+        client = websocket.client
+        self.refusals(ROUTE, error, client.host if client else None)
 
     async def _check_not_revoked(self, claims: AgentClaims, now: float) -> None:
         """The agent's row as stored now (another replica or ``lkps agents revoke`` may have revoked it): read
@@ -80,14 +92,17 @@ class AgentRelay:
         if revoked_at is not None and revoked_at.timestamp() >= claims.issued_at:
             raise AgentTokenError(
                 "the agent was revoked after this token was issued: register again (the platform asks Entra"
-                " whether the agent may)"
+                " whether the agent may)",
+                reason=agent_tokens.REVOKED,
             )
 
 
 def _bearer(websocket: WebSocket) -> str:
     scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise AgentTokenError("missing 'Authorization: Bearer <agent token>' header")
+        raise AgentTokenError(
+            "missing 'Authorization: Bearer <agent token>' header", reason=agent_tokens.MISSING
+        )
     return token.strip()
 
 
@@ -114,14 +129,9 @@ class _Session:
         announced = register.register.agent_name
         refusal = binding_refusal(claims, announced)
         if refusal is not None:
-            log.warning(
-                "worker refused: wrong agent name",
-                extra={
-                    "agent_entra_app_id": claims.agent_name,
-                    "worker_identity": claims.identity,
-                    "announced_agent_name": announced[:128],
-                },
-            )
+            # the announced name is in the audit row (worker_connections), not in the rate-limited line
+            error = ApiError(403, "forbidden", refusal, "agent_name", reason=agent_tokens.NAME_MISMATCH)
+            relay.refused(self._ws, error)
             self._audit_connection(announced, "refused", refusal, None)
             await self.close(POLICY_VIOLATION, refusal)
             return
