@@ -51,6 +51,7 @@ from .observability.tracing import TraceContext, TracingMiddleware, build_tracer
 from .relay.agent_tokens import AgentTokenVerifier
 from .relay.connections import Connections
 from .relay.monitor import LivenessMonitor
+from .relay.protocol import RelayWebSocketProtocol
 from .relay.socket import AgentRelay
 from .relay.upstream import LiveKitUpstream
 from .settings import DatabaseSettings, Settings
@@ -380,6 +381,8 @@ def server_config(
         timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
         # the agent relay's websockets carry small protobuf messages: no per-connection compressor
         ws_per_message_deflate=False,
+        # uvicorn's, without its per-connection lines for refused workers (lkps.relay.protocol)
+        ws=RelayWebSocketProtocol,
     )
 
 

@@ -174,3 +174,8 @@ async def test_a_burst_of_forged_worker_tokens_gives_a_bounded_log_and_every_one
     assert suppressed > 0
     formatted = "\n".join(JsonFormatter().format(r) for r in caplog.records)
     assert not [token for token in forged if token in formatted]
+    # and no line of the server's per refused upgrade (uvicorn would log three, one of them at ERROR)
+    others = [r for r in caplog.records if r.name not in (REFUSALS_LOGGER, "httpx")]
+    assert [r.getMessage() for r in others if r.levelno >= logging.ERROR] == []
+    per_connection = ("/agent", "rejected", "handshake")
+    assert [r.getMessage() for r in others if any(word in r.getMessage() for word in per_connection)] == []
