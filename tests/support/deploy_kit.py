@@ -183,6 +183,10 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         (),
         {"metrics": {"serviceMonitor": {"enabled": True, "apiVersion": "azmonitoring.coreos.com/v1"}}},
     ),
+    "metrics-port": (
+        (),
+        {"metrics": {"port": 9090, "podAnnotations": True, "serviceMonitor": {"enabled": True}}},
+    ),
     "hpa-off": ((), {"autoscaling": {"enabled": False}, "replicaCount": 3}),
     "one-replica-without-pdb": (
         (),

@@ -156,3 +156,8 @@ Renders nothing for an empty peer; the caller leaves such a rule out (a rule wit
 {{- define "lkps.hasPeers" -}}
 {{- if or .cidrs .selectors }}true{{ end }}
 {{- end }}
+
+{{/* The port GET /metrics is served on: metrics.port, or the container's service port (8080). */}}
+{{- define "lkps.metricsPort" -}}
+{{- .Values.metrics.port | default 8080 }}
+{{- end }}
