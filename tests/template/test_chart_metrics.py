@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from demo.processes import free_port
 from livekit_platform_testing.entra import EntraStandIn
@@ -27,6 +26,7 @@ from livekit_platform_testing.platform import PlatformStandIn
 from livekit_platform_testing.tenant import Tenant
 from tests.support.baking import Baked, helm_template
 from tests.support.paths import REPO
+from tests.support.promql import dashboard_queries, metric_names, served_names
 from tests.support.tools import tool
 
 AGENT = REPO / "tests" / "sdk" / "agents" / "platform_agent.py"
@@ -41,34 +41,7 @@ SDK_METRICS = {
     "livekit_platform_worker_registered",
 }
 
-# -- PromQL metric names, by a small tokenizer ---------------------------------------------------------------
-
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
-_MATCHERS = re.compile(r"\{[^{}]*\}")
-_RANGES = re.compile(r"\[[^\[\]]*\]")
-_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
-_NAME = re.compile(r"(?<![\w:.$])[A-Za-z_:][A-Za-z0-9_:]*")
-_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless"}
-_KEYWORDS |= {"offset", "inf", "nan"}
-_LABEL_VALUES = re.compile(r"^\s*label_values\((.*),\s*[A-Za-z_]\w*\s*\)\s*$")
-
-
-def metric_names(expr: str) -> set[str]:
-    """The metric names a PromQL expression (or a Grafana ``label_values(expr, label)`` query) selects:
-    every name that is not a function, aggregation, keyword, label or string."""
-    grafana = _LABEL_VALUES.match(expr)
-    text = grafana.group(1) if grafana else expr
-    text = _STRINGS.sub('""', text)
-    text = _MATCHERS.sub(" ", text)
-    text = _RANGES.sub(" ", text)
-    text = _GROUPING.sub(" ", text)
-    names = set()
-    for match in _NAME.finditer(text):
-        if text[match.end() :].lstrip().startswith("("):
-            continue  # a function or an aggregation
-        if match.group(0).lower() not in _KEYWORDS:
-            names.add(match.group(0))
-    return names
+# -- PromQL metric names (tests/support/promql.py) ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -104,14 +77,6 @@ def dashboard_of(docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     dashboard = json.loads(text)
     assert isinstance(dashboard, dict)
     return dashboard
-
-
-def dashboard_queries(dashboard: dict[str, Any]) -> list[str]:
-    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
-    for variable in dashboard["templating"]["list"]:
-        if variable["type"] == "query":
-            queries.append(variable["query"]["query"])
-    return queries
 
 
 def rules_of(docs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -169,27 +134,12 @@ def exported(
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        yield served_names(text)
+        yield set(served_names(text))
     finally:
         if agent.poll() is None:
             os.killpg(agent.pid, signal.SIGKILL)
             agent.wait(timeout=10)
         log.close()
-
-
-_SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
-    "summary": ("", "_sum", "_count", "_created"),
-}
-
-
-def served_names(exposition: str) -> set[str]:
-    names = set()
-    for family in text_string_to_metric_families(exposition):
-        names.update(sample.name for sample in family.samples)
-        names.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",)))
-    return names
 
 
 def test_every_metric_the_dashboard_and_the_alert_rules_use_is_one_a_real_worker_exports(

@@ -5,22 +5,20 @@ non-empty when the lifespan ends, with speedups on and off."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from livekit import api
 
-from demo.processes import free_port
 from livekit_platform_testing.livekit import LiveKitStandIn
 from lkps.settings import Settings
 from tests.support.edge import GATEWAY_SECRET
+from tests.support.serve_process import lkps_serve
 from tests.support.service import (
     AGENT_KEY_ID,
     AGENT_SECRET,
@@ -36,12 +34,6 @@ pytestmark = pytest.mark.timeout(180)
 PROOF = {"x-gateway-secret": GATEWAY_SECRET}
 
 
-def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LKPS_", "LIVEKIT_", "OTEL_"))}
-    env.update(extra)
-    return env
-
-
 @pytest.fixture
 def extra_env() -> dict[str, str]:
     """More settings for ``served`` (a test parametrizes it)."""
@@ -53,7 +45,6 @@ def served(
     tmp_path: Path, livekit_standin: LiveKitStandIn, db_url: str, speedups: str, extra_env: dict[str, str]
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """``lkps serve`` on PostgreSQL (a migrated, emptied database); its URL, process and log file."""
-    port = free_port()
     log = tmp_path / "lkps.log"
     env = service_env(
         livekit_standin.ws_url,
@@ -66,30 +57,8 @@ def served(
         LKPS_GATEWAY_SHARED_SECRET=GATEWAY_SECRET,
         **extra_env,
     )
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lkps", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=clean_env(env),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"lkps did not become healthy:\n{log.read_text()}")
-            time.sleep(0.1)
+    with lkps_serve(env, log) as (url, process):
         yield url, process, log
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 AGENTS = [f"0b9a3c1e-1111-2222-3333-{i:012d}" for i in range(8)]

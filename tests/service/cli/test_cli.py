@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
 import pytest
 
-from demo.processes import free_port
 from livekit_platform_testing.livekit import LiveKitStandIn
 from lkps.speedups import SPEEDUPS
+from tests.support.serve_process import clean_env, lkps_serve
 from tests.support.service import API_SECRET, gateway_headers, new_agent_id, service_env
-
-
-def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LKPS_", "LIVEKIT_", "OTEL_"))}
-    env.update(extra)
-    return env
 
 
 def lkps(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
@@ -39,10 +31,9 @@ GATEWAY_SECRET = "cli-gateway-secret-" + "g" * 32
 @pytest.fixture
 def running(
     tmp_path: Path, livekit_standin: LiveKitStandIn, speedups: str
-) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """``lkps serve`` on a loopback port with a fresh SQLite file (migrated on start); yields its URL,
     process and log file."""
-    port = free_port()
     log = tmp_path / "lkps.log"
     database = f"sqlite:///{tmp_path / 'dev.db'}"
     env = service_env(
@@ -51,32 +42,10 @@ def running(
         LKPS_LOG_FORMAT="json",
         LKPS_SPEEDUPS=speedups,
         LKPS_GATEWAY_SHARED_SECRET=GATEWAY_SECRET,
+        LKPS_MIGRATE_ON_START="true",
     )
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lkps", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=clean_env({**env, "LKPS_MIGRATE_ON_START": "true"}),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"lkps did not become healthy:\n{log.read_text()}")
-            time.sleep(0.1)
+    with lkps_serve(env, log) as (url, process):
         yield url, process, log
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_missing_settings_exit_2_naming_each_variable() -> None:
@@ -108,7 +77,7 @@ def test_migrate_creates_the_schema_in_a_sqlite_file(tmp_path: Path) -> None:
 
 
 def test_serve_answers_logs_json_without_tokens_and_stops_on_sigterm(
-    running: tuple[str, subprocess.Popen[str], Path], speedups: str
+    running: tuple[str, subprocess.Popen[bytes], Path], speedups: str
 ) -> None:
     url, process, log = running
     response = httpx.post(

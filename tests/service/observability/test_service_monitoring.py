@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from lkps.settings import Settings
 from tests.support.deploy_kit import CHART, Rendered, install_namespace, render, run
+from tests.support.promql import dashboard_queries, metric_names, served_names
 from tests.support.service import client_headers, gateway_headers, new_agent_id, served_app
 from tests.support.tools import tool
 
@@ -25,33 +25,7 @@ ALL_ON: dict[str, Any] = {
     }
 }
 
-# -- PromQL metric names, by a small tokenizer (as the agent chart's test reads its rules) -------------------
-
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
-_MATCHERS = re.compile(r"\{[^{}]*\}")
-_RANGES = re.compile(r"\[[^\[\]]*\]")
-_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
-_NAME = re.compile(r"(?<![\w:.$])[A-Za-z_:][A-Za-z0-9_:]*")
-_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless"}
-_KEYWORDS |= {"offset", "inf", "nan"}
-_LABEL_VALUES = re.compile(r"^\s*label_values\((.*),\s*[A-Za-z_]\w*\s*\)\s*$")
-
-
-def metric_names(expr: str) -> set[str]:
-    """The metric names a PromQL expression (or a Grafana ``label_values(expr, label)`` query) selects."""
-    grafana = _LABEL_VALUES.match(expr)
-    text = grafana.group(1) if grafana else expr
-    text = _STRINGS.sub('""', text)
-    text = _MATCHERS.sub(" ", text)
-    text = _RANGES.sub(" ", text)
-    text = _GROUPING.sub(" ", text)
-    names = set()
-    for match in _NAME.finditer(text):
-        if text[match.end() :].lstrip().startswith("("):
-            continue  # a function or an aggregation
-        if match.group(0).lower() not in _KEYWORDS:
-            names.add(match.group(0))
-    return names
+# -- PromQL metric names (tests/support/promql.py) -----------------------------------------------------------
 
 
 def test_the_tokenizer_finds_the_selected_names_only() -> None:
@@ -78,31 +52,8 @@ def dashboard_of(rendered: Rendered) -> dict[str, Any]:
     return dashboard
 
 
-def dashboard_queries(dashboard: dict[str, Any]) -> list[str]:
-    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
-    queries += [v["query"]["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
-    return queries
-
-
 def rules_of(rendered: Rendered) -> list[dict[str, Any]]:
     return [rule for group in rendered.one("PrometheusRule")["spec"]["groups"] for rule in group["rules"]]
-
-
-_SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
-}
-
-
-def served_names(exposition: str) -> dict[str, str]:
-    """Every sample name the exposition holds or its families would hold, to its family's name."""
-    names = {}
-    for family in text_string_to_metric_families(exposition):
-        for sample in family.samples:
-            names[sample.name] = family.name
-        for suffix in _SUFFIXES.get(family.type, ("",)):
-            names[family.name + suffix] = family.name
-    return names
 
 
 @pytest.fixture
