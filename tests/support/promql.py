@@ -1,6 +1,7 @@
 """What the charts' dashboards and alert rules use, against what a process exports: the metric names a
 PromQL expression selects (by a small tokenizer), a Grafana dashboard's queries, and the sample names a
-Prometheus exposition serves. Shared by the service chart's and the agent chart's monitoring tests."""
+Prometheus exposition serves; and the shape every alert rule of the charts has. Shared by the service
+chart's and the agent chart's monitoring tests."""
 
 from __future__ import annotations
 
@@ -61,3 +62,18 @@ def served_names(exposition: str) -> dict[str, str]:
         for suffix in _SUFFIXES.get(family.type, ("",)):
             names[family.name + suffix] = family.name
     return names
+
+
+def assert_well_formed_rule(rule: dict[str, Any], *, selectors_hold: tuple[str, ...]) -> None:
+    """A Prometheus alert rule as the charts write them: only the known keys, a severity, a summary and a
+    description, a valid ``for``, balanced parentheses, and every selector holding each of
+    ``selectors_hold`` (the release's scope)."""
+    assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
+    assert rule["labels"]["severity"] in {"warning", "critical"}
+    assert rule["annotations"]["summary"], rule["alert"]
+    assert rule["annotations"]["description"], rule["alert"]
+    assert re.fullmatch(r"([0-9]+(ms|s|m|h|d))+", rule.get("for", "0s")), rule["alert"]
+    assert rule["expr"].count("(") == rule["expr"].count(")"), rule["alert"]
+    for selector in re.findall(r"\{[^{}]*\}", rule["expr"]):
+        for needed in selectors_hold:
+            assert needed in selector, rule["alert"]

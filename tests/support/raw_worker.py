@@ -1,5 +1,6 @@
 """A worker speaking LiveKit's agent protocol byte by byte (protobuf over a websocket), for tests that need
-to do what livekit-agents never would: announce another agent's name, hold many idle connections."""
+to do what livekit-agents never would: announce another agent's name, hold many idle connections; and the
+registration that gives them a token."""
 
 from __future__ import annotations
 
@@ -7,7 +8,36 @@ import asyncio
 from dataclasses import dataclass, field
 
 import aiohttp
+import httpx
+from livekit import api
 from livekit.protocol import agent
+
+from tests.support.service import API_KEY, API_SECRET, gateway_headers, new_agent_id
+
+
+async def register_agent(client: httpx.AsyncClient, agent_id: str) -> dict[str, str]:
+    """Register ``agent_id`` (gateway mode, no client authorization): the answer's ``livekit_url`` (the relay)
+    and ``livekit_token`` (its agent token), for a worker to connect with."""
+    response = await client.post(
+        "/api/agent/register",
+        json={"service_config": {"enforce_client_authz": False}},
+        headers=gateway_headers(client_id=agent_id),
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, str] = response.json()
+    return body
+
+
+def livekit_agent_token(agent_id: str) -> str:
+    """An agent token as LiveKit would sign its own (with LiveKit's key, not the platform's agent key): the
+    relay must refuse it."""
+    return (
+        api.AccessToken(API_KEY, API_SECRET)
+        .with_identity(f"agent-{agent_id}-{new_agent_id()}")
+        .with_name(agent_id)
+        .with_grants(api.VideoGrants(agent=True))
+        .to_jwt()
+    )
 
 
 @dataclass

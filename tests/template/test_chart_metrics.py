@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from livekit_platform_testing.platform import PlatformStandIn
 from livekit_platform_testing.tenant import Tenant
 from tests.support.baking import Baked, helm_template
 from tests.support.paths import REPO
-from tests.support.promql import dashboard_queries, metric_names, served_names
+from tests.support.promql import assert_well_formed_rule, dashboard_queries, metric_names, served_names
 from tests.support.tools import tool
 
 AGENT = REPO / "tests" / "sdk" / "agents" / "platform_agent.py"
@@ -172,15 +171,7 @@ def test_the_alert_rules_are_well_formed_and_scoped_to_the_release(baked: Baked)
         "LiveKitAgentNoWorkerRegistered",
     ]
     for rule in rules:
-        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
-        assert rule["labels"]["severity"] in {"warning", "critical"}
-        assert rule["annotations"]["summary"], rule["alert"]
-        assert rule["annotations"]["description"], rule["alert"]
-        assert re.fullmatch(r"([0-9]+(ms|s|m|h|d))+", rule.get("for", "0s")), rule["alert"]
-        assert rule["expr"].count("(") == rule["expr"].count(")"), rule["alert"]
-        for selector in re.findall(r"\{[^{}]*\}", rule["expr"]):
-            assert f'namespace="{namespace}"' in selector, rule["alert"]
-            assert 'pod=~"agent-' in selector, rule["alert"]
+        assert_well_formed_rule(rule, selectors_hold=(f'namespace="{namespace}"', 'pod=~"agent-'))
     expiring = rules[0]
     assert expiring["expr"].endswith("< 120")
     assert render(baked, ALL_ON, "metrics.prometheusRule.tokenExpiryThresholdSeconds=300")["PrometheusRule"][

@@ -11,32 +11,17 @@ import asyncio
 import aiohttp
 import httpx
 import pytest
-from livekit import api
 from livekit.protocol import agent
 
 from livekit_platform_testing.livekit import LiveKitStandIn
 from lkps.settings import Settings
-from tests.support.raw_worker import RawWorker
+from tests.support.raw_worker import RawWorker, livekit_agent_token, register_agent
 from tests.support.service import (
-    API_KEY,
-    API_SECRET,
     client_headers,
     fetch_rows,
-    gateway_headers,
     new_agent_id,
     served_app,
 )
-
-
-async def register(client: httpx.AsyncClient, agent_id: str) -> dict[str, str]:
-    response = await client.post(
-        "/api/agent/register",
-        json={"service_config": {"enforce_client_authz": False}},
-        headers=gateway_headers(client_id=agent_id),
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, str] = response.json()
-    return body
 
 
 async def start_session(client: httpx.AsyncClient, livekit: LiveKitStandIn, agent_id: str) -> str:
@@ -54,7 +39,7 @@ async def test_a_worker_announcing_its_own_agent_registers_and_serves_its_sessio
 ) -> None:
     agent_id = new_agent_id()
     async with served_app(settings) as served, httpx.AsyncClient(base_url=served.url) as client:
-        grant = await register(client, agent_id)
+        grant = await register_agent(client, agent_id)
         assert grant["livekit_url"] == served.url.replace("http://", "ws://")
         async with aiohttp.ClientSession() as session:
             worker = await RawWorker.connect(session, grant["livekit_url"], grant["livekit_token"], agent_id)
@@ -85,8 +70,8 @@ async def test_a_worker_announcing_another_agent_is_refused_and_never_gets_its_s
 ) -> None:
     rogue_id, victim_id = new_agent_id(), new_agent_id()
     async with served_app(settings) as served, httpx.AsyncClient(base_url=served.url) as client:
-        rogue_grant = await register(client, rogue_id)
-        victim_grant = await register(client, victim_id)
+        rogue_grant = await register_agent(client, rogue_id)
+        victim_grant = await register_agent(client, victim_id)
         async with aiohttp.ClientSession() as session:
             victim = None
             if victim_serving:
@@ -126,7 +111,7 @@ async def test_an_agent_token_is_refused_by_livekit_itself(
 ) -> None:
     agent_id = new_agent_id()
     async with served_app(settings) as served, httpx.AsyncClient(base_url=served.url) as client:
-        grant = await register(client, agent_id)
+        grant = await register_agent(client, agent_id)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await RawWorker.connect(session, livekit_standin.ws_url, grant["livekit_token"], agent_id)
@@ -138,13 +123,7 @@ async def test_an_agent_token_is_refused_by_livekit_itself(
 
 async def test_the_relay_refuses_tokens_it_did_not_issue_before_the_upgrade(settings: Settings) -> None:
     agent_id = new_agent_id()
-    livekit_signed = (
-        api.AccessToken(API_KEY, API_SECRET)
-        .with_identity(f"agent-{agent_id}-{new_agent_id()}")
-        .with_name(agent_id)
-        .with_grants(api.VideoGrants(agent=True))
-        .to_jwt()
-    )
+    livekit_signed = livekit_agent_token(agent_id)
     async with served_app(settings) as served, aiohttp.ClientSession() as session:
         url = served.url.replace("http://", "ws://")
         for token in (livekit_signed, "not-a-token"):
@@ -161,7 +140,7 @@ async def test_a_worker_may_not_ask_livekit_to_simulate_a_job_in_any_room(
 ) -> None:
     agent_id = new_agent_id()
     async with served_app(settings) as served, httpx.AsyncClient(base_url=served.url) as client:
-        grant = await register(client, agent_id)
+        grant = await register_agent(client, agent_id)
         async with aiohttp.ClientSession() as session:
             worker = await RawWorker.connect(session, grant["livekit_url"], grant["livekit_token"], agent_id)
             await worker.registered()

@@ -24,11 +24,10 @@ from livekit_platform_testing.livekit import LiveKitStandIn
 from lkps.cli.revocation import UnknownAgentError, revoke_agent
 from lkps.settings import Settings
 from lkps.speedups import spelled
-from tests.support.raw_worker import RawWorker
+from tests.support.raw_worker import RawWorker, register_agent
 from tests.support.service import (
     client_headers,
     fetch_rows,
-    gateway_headers,
     new_agent_id,
     served_app,
     service_env,
@@ -43,17 +42,6 @@ class Clock:
 
     def __call__(self) -> float:
         return time.time() + self.offset
-
-
-async def register(client: httpx.AsyncClient, agent_id: str) -> dict[str, str]:
-    response = await client.post(
-        "/api/agent/register",
-        json={"service_config": {"enforce_client_authz": False}},
-        headers=gateway_headers(client_id=agent_id),
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, str] = response.json()
-    return body
 
 
 def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -71,7 +59,7 @@ async def test_a_revoked_agent_is_closed_while_connected_and_refused_when_it_com
 ) -> None:
     agent_id, bystander_id = new_agent_id(), new_agent_id()
     async with served_app(settings) as served, httpx.AsyncClient(base_url=served.url) as client:
-        grant, other = await register(client, agent_id), await register(client, bystander_id)
+        grant, other = await register_agent(client, agent_id), await register_agent(client, bystander_id)
         worker = await RawWorker.connect(session, grant["livekit_url"], grant["livekit_token"], agent_id)
         bystander = await RawWorker.connect(
             session, other["livekit_url"], other["livekit_token"], bystander_id
@@ -92,7 +80,7 @@ async def test_a_revoked_agent_is_closed_while_connected_and_refused_when_it_com
         # the other agent is untouched; the revoked one gets back in by registering again (Entra decides)
         await bystander.send(agent.WorkerMessage(ping=agent.WorkerPing(timestamp=1)))
         assert (await bystander.next_message()).HasField("pong")
-        fresh = await register(client, agent_id)
+        fresh = await register_agent(client, agent_id)
         await served.services.audit.flush()
         again = await RawWorker.connect(session, fresh["livekit_url"], fresh["livekit_token"], agent_id)
         await again.registered()
@@ -119,7 +107,7 @@ async def test_an_expired_token_without_renewal_is_closed_and_a_renewal_keeps_th
     ):
         monitor = served.services.relay_monitor
         assert monitor is not None
-        grants = {agent_id: await register(client, agent_id) for agent_id in (renewing, lapsing)}
+        grants = {agent_id: await register_agent(client, agent_id) for agent_id in (renewing, lapsing)}
         workers = {
             agent_id: await RawWorker.connect(session, g["livekit_url"], g["livekit_token"], agent_id)
             for agent_id, g in grants.items()
@@ -133,7 +121,7 @@ async def test_an_expired_token_without_renewal_is_closed_and_a_renewal_keeps_th
         await livekit_standin.wait_for_job_status_async(assignment.job.id, "JS_RUNNING")
         # the SDK renews before expiry: a new registration, no reconnect
         clock.offset = settings.agent_token_ttl - 60
-        await register(client, renewing)
+        await register_agent(client, renewing)
         await served.services.audit.flush()
         clock.offset = settings.agent_token_ttl + 1
         assert await monitor.check() == 1
@@ -158,7 +146,7 @@ async def test_lkps_agents_revoke_revokes_from_the_command_line(
 ) -> None:
     agent_id = new_agent_id()
     async with served_app(settings) as served, httpx.AsyncClient(base_url=served.url) as client:
-        await register(client, agent_id)
+        await register_agent(client, agent_id)
         await served.services.audit.flush()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LKPS_", "LIVEKIT_"))}
     env.update(

@@ -18,20 +18,16 @@ import aiohttp
 import httpx
 import jwt
 import pytest
-from livekit import api
 from prometheus_client.parser import text_string_to_metric_families
 
 from lkps.cli.revocation import revoke_agent
 from lkps.observability.logs import JsonFormatter
 from lkps.observability.refusals import BURST, PER_SECOND
 from lkps.settings import Settings
-from tests.support.raw_worker import RawWorker
+from tests.support.raw_worker import RawWorker, livekit_agent_token, register_agent
 from tests.support.service import (
     AGENT_KEY_ID,
     AGENT_SECRET,
-    API_KEY,
-    API_SECRET,
-    gateway_headers,
     new_agent_id,
     served_app,
 )
@@ -49,17 +45,6 @@ def relay_refusals(exposition: str) -> dict[str, float]:
         for sample in family.samples
         if sample.name == "lkps_refusals_total" and sample.labels["route"] == "/agent"
     }
-
-
-async def register(client: httpx.AsyncClient, agent_id: str) -> dict[str, str]:
-    response = await client.post(
-        "/api/agent/register",
-        json={"service_config": {"enforce_client_authz": False}},
-        headers=gateway_headers(client_id=agent_id),
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, str] = response.json()
-    return body
 
 
 def agent_token(agent_id: str, *, issued: int, expires: int, issuer: str = AGENT_KEY_ID) -> str:
@@ -94,13 +79,7 @@ async def test_each_kind_of_refused_worker_is_counted_by_reason_and_logged_witho
     caplog.set_level(logging.INFO)
     agent_id, victim_id = new_agent_id(), new_agent_id()
     now = int(time.time())
-    livekit_signed = (
-        api.AccessToken(API_KEY, API_SECRET)
-        .with_identity(f"agent-{agent_id}-{new_agent_id()}")
-        .with_name(agent_id)
-        .with_grants(api.VideoGrants(agent=True))
-        .to_jwt()
-    )
+    livekit_signed = livekit_agent_token(agent_id)
     tokens = {
         # LiveKit's key: the signature does not verify with the agent key
         "agent_token_signature": livekit_signed,
@@ -119,7 +98,7 @@ async def test_each_kind_of_refused_worker_is_counted_by_reason_and_logged_witho
             assert await refused_upgrade(session, url, token, agent_id) == 401
         assert await refused_upgrade(session, url, None, agent_id) == 401
         # a valid token announcing another agent's name: accepted, then closed
-        grant = await register(client, agent_id)
+        grant = await register_agent(client, agent_id)
         rogue = await RawWorker.connect(session, grant["livekit_url"], grant["livekit_token"], victim_id)
         assert (await rogue.closed())[0] == 1008
         # a token issued before its agent was revoked

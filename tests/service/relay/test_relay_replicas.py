@@ -14,19 +14,8 @@ import httpx
 from livekit_platform_testing.livekit import LiveKitStandIn
 from lkps.cli.revocation import revoke_agent
 from lkps.settings import Settings
-from tests.support.raw_worker import RawWorker
-from tests.support.service import client_headers, fetch_rows, gateway_headers, new_agent_id, served_app
-
-
-async def register(client: httpx.AsyncClient, agent_id: str) -> dict[str, str]:
-    response = await client.post(
-        "/api/agent/register",
-        json={"service_config": {"enforce_client_authz": False}},
-        headers=gateway_headers(client_id=agent_id),
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, str] = response.json()
-    return body
+from tests.support.raw_worker import RawWorker, register_agent
+from tests.support.service import client_headers, fetch_rows, new_agent_id, served_app
 
 
 async def test_a_worker_on_one_replica_serves_a_session_started_on_another(
@@ -41,7 +30,7 @@ async def test_a_worker_on_one_replica_serves_a_session_started_on_another(
         aiohttp.ClientSession() as session,
     ):
         # registered through B, connected to A: any replica takes any replica's agent token
-        grant = await register(at_b, agent_id)
+        grant = await register_agent(at_b, agent_id)
         await b.services.audit.flush()
         relay_a = a.url.replace("http://", "ws://")
         worker = await RawWorker.connect(session, relay_a, grant["livekit_token"], agent_id)
@@ -74,7 +63,7 @@ async def test_a_livekit_restart_closes_relayed_workers_so_they_reconnect(
         httpx.AsyncClient(base_url=served.url) as client,
         aiohttp.ClientSession() as session,
     ):
-        grant = await register(client, agent_id)
+        grant = await register_agent(client, agent_id)
         worker = await RawWorker.connect(session, grant["livekit_url"], grant["livekit_token"], agent_id)
         first = await worker.registered()
         await asyncio.to_thread(livekit_standin.restart)
