@@ -53,27 +53,20 @@ class HotRoutes:
         if endpoint is None:
             await self._app(scope, receive, send)
             return
-        if self._metrics is None:
-            await self._dispatch(endpoint, scope, receive, send)
-            return
         started = perf_counter()
-        status = 500  # what Starlette answers an exception with, as RequestMetrics counts it
+        status = 500  # an exception (Starlette answers 500) or a client gone: as RequestMetrics counts them
         try:
-            status = await self._dispatch(endpoint, scope, receive, send)
+            try:
+                response = await endpoint(Request(scope, receive, send))
+            except ApiError as exc:
+                if self._on_refusal is not None:
+                    self._on_refusal(scope["path"], exc, client_address(scope))
+                response = error_response(exc, self._json)
+            except ClientDisconnect:
+                return  # nobody left to answer
+            await response(scope, receive, send)
+            status = response.status_code
         finally:
-            seconds = perf_counter() - started
-            self._metrics.request_durations(scope["path"], "POST", status).observe(seconds)
-
-    async def _dispatch(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> int:
-        """Answer the request; the status answered (500 for a client gone before an answer, as RequestMetrics
-        counts a request that never started its response)."""
-        try:
-            response = await endpoint(Request(scope, receive, send))
-        except ApiError as exc:
-            if self._on_refusal is not None:
-                self._on_refusal(scope["path"], exc, client_address(scope))
-            response = error_response(exc, self._json)
-        except ClientDisconnect:
-            return 500  # nobody left to answer
-        await response(scope, receive, send)
-        return response.status_code
+            if self._metrics is not None:
+                seconds = perf_counter() - started
+                self._metrics.request_durations(scope["path"], "POST", status).observe(seconds)
