@@ -37,6 +37,7 @@ from bench.webhook_events import EVENTS_PER_SESSION, signed_deliveries
 from lkps.speedups import SPEEDUPS, parse, spelled
 
 CONNECTIONS = 32
+METRICS_OFF = "on, LKPS_METRICS=false"  # the --metrics-off column
 CLIENT_APP_ID = "5b8c9d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"  # the calling client app of session starts
 # The agent session starts go to: not the one `register` registers (with client authorization) in the runs.
 SESSION_AGENT_ID = "3c9e4b2a-6d1f-4e8a-b7c5-2a9d8e1f0b6c"
@@ -186,9 +187,15 @@ def _instructions(
 
 
 def measure(
-    names: Sequence[str], counts: tuple[int, int], work: Path, speedups: dict[str, str]
+    names: Sequence[str],
+    counts: tuple[int, int],
+    work: Path,
+    speedups: dict[str, str],
+    extra_env: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Instructions per request of each target (row) for each speedups variant (column)."""
+    """Instructions per request of each target (row) for each speedups variant (column), the column's
+    ``extra_env`` set as well."""
+    extra_env = extra_env or {}
     cluster = PostgresCluster()
     cluster.init()
     cluster.start()
@@ -213,7 +220,7 @@ def measure(
             per_request[name] = {}
             for column, value in speedups.items() if target.service else [("on", "on")]:
                 # distinct sessions in each run: webhooks stored before would be duplicates, cheaper to answer
-                run_env = {**env, "LKPS_SPEEDUPS": value}
+                run_env = {**env, "LKPS_SPEEDUPS": value, **extra_env.get(column, {})}
                 label = f"{name}-{column.replace(' ', '-')}"
                 low = _instructions(target, run_env, counts[0], first_session, work, label)
                 first_session += counts[0]
@@ -236,8 +243,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="LKPS_SPEEDUPS variants to count the service's endpoints with: a comma list (default on,off),"
         " or 'each' (on, off, and every speedup but one in turn)",
     )
+    parser.add_argument(
+        "--metrics-off",
+        action="store_true",
+        help="also count the service's endpoints with every speedup on and LKPS_METRICS=false (what the"
+        " metrics cost a request)",
+    )
     args = parser.parse_args(argv)
     columns = variants(args.speedups)
+    extra_env = {}
+    if args.metrics_off:
+        columns[METRICS_OFF] = "on"
+        extra_env[METRICS_OFF] = {"LKPS_METRICS": "false"}
     for value in columns.values():
         if parse(value)[1]:
             parser.error(f"--speedups: {value!r} names unknown speedups; names: {', '.join(SPEEDUPS)}")
@@ -252,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("valgrind is not installed: run 'make bench-instructions' (installs it) or apt-get it")
     work = Path(tempfile.mkdtemp(prefix="lkps-instructions-"))
     print(f"server logs and valgrind reports: {work}", flush=True)
-    result = measure(names, (short, long), work, columns)
+    result = measure(names, (short, long), work, columns, extra_env)
     print(table(result, list(columns)))
     if "register" in result and "floor-constant" in result and "on" in result["register"]:
         ratio = result["floor-constant"]["on"] / result["register"]["on"]

@@ -266,13 +266,15 @@ def create_app(
     if services.tracer_provider is not None:
         paths = frozenset(r.path for r in routes if isinstance(r, Route))
         middleware.append(Middleware(TracingMiddleware, provider=services.tracer_provider, routes=paths))
-    if settings.metrics_enabled:
-        middleware.append(Middleware(RequestMetrics, metrics=metrics))
+    timed = metrics if settings.metrics_enabled else None
     if "routes" in on:
         # The POST routes (the API's work) go through HotRoutes, ahead of the router; their Routes still
-        # declare them and answer other methods with 405.
+        # declare them and answer other methods with 405. It times them itself, RequestMetrics the rest.
         posts = {r.path: r.endpoint for r in routes if isinstance(r, Route) and r.methods == {"POST"}}
-        middleware.append(Middleware(HotRoutes, routes=posts, json=json, on_refusal=services.refusals))
+        hot = Middleware(HotRoutes, routes=posts, json=json, on_refusal=services.refusals, metrics=timed)
+        middleware.append(hot)
+    if timed is not None:
+        middleware.append(Middleware(RequestMetrics, metrics=timed))
     app = Starlette(
         routes=routes,
         middleware=middleware,

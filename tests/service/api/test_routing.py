@@ -85,6 +85,9 @@ async def test_an_unexpected_error_is_a_bare_500_and_reaches_the_server_log(sett
             await app.client.post(
                 "/api/agent/register", json={}, headers=gateway_headers(client_id=new_agent_id())
             )
+        # both timed as 500s, on both dispatch paths
+        timed = app.services.metrics.request_durations("/api/agent/register", "POST", 500)
+    assert sum(timed.counts) == 2
     assert response.status_code == 500
     assert response.json() == {
         "error": "internal_error",

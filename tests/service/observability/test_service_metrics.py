@@ -96,9 +96,17 @@ async def test_each_api_outcome_is_counted_by_kind_outcome_and_reason(settings: 
     assert value(samples, "lkps_audit_queue_depth") == 0
     assert value(samples, "lkps_audit_lag_seconds") == 0
     assert value(samples, "lkps_database_errors_total", component="audit") == 0
-    register = ("/api/agent/register", "POST", "200")
-    count = dict(zip(("route", "method", "status"), register, strict=True))
-    assert value(samples, "lkps_http_request_duration_seconds_count", **count) == 1
+    # each request timed once, by its answer's status, on both dispatch paths (HotRoutes times its own)
+    for route, status, times in [
+        ("/api/agent/register", "200", 1),
+        ("/api/agent/register", "400", 1),
+        ("/api/session/start", "200", 1),
+        ("/api/session/start", "404", 1),
+        ("/livekit/webhook", "200", 3),
+        ("/livekit/webhook", "401", 1),
+    ]:
+        count = {"route": route, "method": "POST", "status": status}
+        assert value(samples, "lkps_http_request_duration_seconds_count", **count) == times, count
 
 
 async def test_request_durations_are_labelled_by_route_template_so_callers_cannot_add_series(

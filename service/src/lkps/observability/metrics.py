@@ -9,12 +9,15 @@ grow the number of series.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from time import perf_counter
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..domain.events import HANDLED_EVENTS
@@ -41,83 +44,182 @@ class AuditState(Protocol):
     def pending(self) -> int: ...
 
 
+class Cell:
+    """One series' count. Incremented on the event loop's thread; read at scrape time (a separate metrics
+    port scrapes from another thread: a read may miss an increment in flight, as any scrape may)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self, amount: int = 1) -> None:
+        self.value += amount
+
+
+class CounterFamily(Cell):
+    """A counter family. Unlabelled, it counts itself (``inc``); labelled, one :class:`Cell` per label values
+    (``labels(...)``), created on first use. A plain int per series: prometheus_client's counters take a lock
+    and check their state on every increment, which cost more than the rest of a request's bookkeeping, and
+    nothing here is incremented from more than one thread."""
+
+    __slots__ = ("_cells", "documentation", "labelnames", "name")
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> None:
+        super().__init__()
+        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
+        self._cells: dict[tuple[str, ...], Cell] = {}
+
+    def labels(self, *values: str) -> Cell:
+        cell = self._cells.get(values)
+        if cell is None:
+            if len(values) != len(self.labelnames):
+                raise ValueError(f"{self.name}: labels {self.labelnames}, got {values!r}")
+            cell = self._cells[values] = Cell()
+        return cell
+
+    def collect(self) -> CounterMetricFamily:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        if not self.labelnames:
+            family.add_metric([], self.value)
+        for values, cell in self._cells.items():
+            family.add_metric(list(values), cell.value)
+        return family
+
+
+class Durations:
+    """One histogram series: a count per bucket (not cumulative: the bucket a value falls in, by
+    ``bisect_left``, so a value equal to a bound counts in that bound's ``le``) and the sum."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last: above every bound (+Inf only)
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.sum += seconds
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        buckets, total = [], 0
+        for bound, count in zip((*map(floatToGoString, self.bounds), "+Inf"), self.counts, strict=True):
+            total += count
+            buckets.append((bound, float(total)))
+        return buckets
+
+
+class HistogramFamily(Durations):
+    """A histogram family: unlabelled, it observes itself; labelled, a :class:`Durations` per label values."""
+
+    __slots__ = ("_series", "documentation", "labelnames", "name")
+
+    def __init__(
+        self, name: str, documentation: str, bounds: tuple[float, ...], labelnames: Sequence[str] = ()
+    ) -> None:
+        super().__init__(bounds)
+        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
+        self._series: dict[tuple[str, ...], Durations] = {}
+
+    def labels(self, *values: str) -> Durations:
+        series = self._series.get(values)
+        if series is None:
+            if len(values) != len(self.labelnames):
+                raise ValueError(f"{self.name}: labels {self.labelnames}, got {values!r}")
+            series = self._series[values] = Durations(self.bounds)
+        return series
+
+    def collect(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        if not self.labelnames:
+            family.add_metric([], self.cumulative(), self.sum)
+        for values, series in list(self._series.items()):
+            family.add_metric(list(values), series.cumulative(), series.sum)
+        return family
+
+
 class Metrics:
     """The service's metrics. Counters a request increments are pre-bound where their labels are known."""
 
     def __init__(self, routes: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        registry = self.registry
         self.routes = frozenset(routes)
-        self.tokens_issued = Counter(
+        self.tokens_issued = CounterFamily(
             "lkps_tokens_issued",
             "LiveKit tokens issued, by kind: agent (worker tokens) or participant (session tokens).",
             ["kind"],
-            registry=registry,
         )
         self.agent_tokens = self.tokens_issued.labels("agent")
         self.participant_tokens = self.tokens_issued.labels("participant")
-        self.registrations = Counter(
+        self.registrations = CounterFamily(
             "lkps_registrations",
             "Agent registrations, by outcome: registered, or the error code of the refusal.",
             ["outcome"],
-            registry=registry,
         )
         self.registered = self.registrations.labels("registered")
-        self.refusals = Counter(
+        self.refusals = CounterFamily(
             "lkps_refusals",
             "Requests refused with an API error (4xx or 5xx), by route and reason (the error's reason code).",
             ["route", "reason"],
-            registry=registry,
         )
-        self.revocations = Counter(
+        self.revocations = CounterFamily(
             "lkps_revocations",
             "Agent registrations revoked (a registration refused for a missing app role).",
-            registry=registry,
         )
-        self.session_starts = Counter(
+        self.session_starts = CounterFamily(
             "lkps_session_starts",
             "Session starts, by outcome: started, or the error code of the refusal.",
             ["outcome"],
-            registry=registry,
         )
         self.sessions_started = self.session_starts.labels("started")
-        self.graph_calls = Counter(
+        self.graph_calls = CounterFamily(
             "lkps_graph_calls",
             "Microsoft Graph lookups of an agent's app registration, by outcome: ok, not_found or error.",
             ["outcome"],
-            registry=registry,
         )
-        self.graph_cache_hits = Counter(
+        self.graph_cache_hits = CounterFamily(
             "lkps_graph_cache_hits",
             "Client authorization checks answered from the Graph cache, without a call.",
-            registry=registry,
         )
-        self.graph_duration = Histogram(
+        self.graph_duration = HistogramFamily(
             "lkps_graph_call_duration_seconds",
             "Duration of Microsoft Graph lookups (token and HTTP call).",
-            buckets=_GRAPH_BUCKETS,
-            registry=registry,
+            _GRAPH_BUCKETS,
         )
-        self.webhook_events = Counter(
+        self.webhook_events = CounterFamily(
             "lkps_webhook_events",
             "LiveKit webhook deliveries, by event (other: one the service does not handle; unknown: not"
             " verified) and verdict: processed, duplicate, ignored, refused or unavailable.",
             ["event", "verdict"],
-            registry=registry,
         )
-        self.request_duration = Histogram(
+        self.request_duration = HistogramFamily(
             "lkps_http_request_duration_seconds",
             "HTTP request duration, by route template (unmatched: any other path), method and status.",
+            _REQUEST_BUCKETS,
             ["route", "method", "status"],
-            buckets=_REQUEST_BUCKETS,
-            registry=registry,
+        )
+        self._families: tuple[CounterFamily | HistogramFamily, ...] = (
+            self.tokens_issued,
+            self.registrations,
+            self.refusals,
+            self.revocations,
+            self.session_starts,
+            self.graph_calls,
+            self.graph_cache_hits,
+            self.graph_duration,
+            self.webhook_events,
+            self.request_duration,
         )
         self._database_errors = dict.fromkeys(DATABASE_COMPONENTS, 0)
-        self._durations: dict[tuple[str, str, int], Histogram] = {}
+        # Series by what a request names, as sent: only the service's own values are kept as keys (an
+        # unknown path, method or event is looked up by its label, "unmatched"/"OTHER"/"other", each time).
+        self._durations: dict[tuple[str, str, int], Durations] = {}
+        self._webhooks: dict[tuple[str, str], Cell] = {}
         self._audit: AuditState | None = None
         self._waiting_since: float | None = None
         self._last_written = 0
-        registry.register(_StateCollector(self))
+        self.registry.register(_StateCollector(self))
 
     # -- what the request path records
 
@@ -128,18 +230,27 @@ class Metrics:
         self.refusals.labels(self.route_of(path), reason).inc()
 
     def webhook(self, event: str, verdict: str) -> None:
-        known = event in HANDLED_EVENTS or event == "unknown"
-        self.webhook_events.labels(event if known else "other", verdict).inc()
+        cell = self._webhooks.get((event, verdict))
+        if cell is None:
+            known = event in HANDLED_EVENTS or event == "unknown"
+            cell = self.webhook_events.labels(event if known else "other", verdict)
+            if known:
+                self._webhooks[event, verdict] = cell
+        cell.value += 1
 
     def database_error(self, component: str) -> None:
         self._database_errors[component] += 1
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
-        child = self._durations.get(key)
-        if child is None:
-            child = self._durations[key] = self.request_duration.labels(route, method, str(status))
-        child.observe(seconds)
+    def request_durations(self, path: str, method: str, status: int) -> Durations:
+        """The duration series of a request to ``path`` (as sent) with ``method`` answered ``status``."""
+        series = self._durations.get((path, method, status))
+        if series is None:
+            route = self.route_of(path)
+            known = method in _METHODS
+            series = self.request_duration.labels(route, method if known else "OTHER", str(status))
+            if route == path and known:
+                self._durations[path, method, status] = series
+        return series
 
     # -- what is read at scrape time
 
@@ -162,6 +273,8 @@ class Metrics:
         return now - self._waiting_since
 
     def state(self) -> Iterator[Metric]:
+        for family in self._families:
+            yield family.collect()
         errors = CounterMetricFamily(
             "lkps_database_errors",
             "Database failures, by component: audit (a write attempt failed), registry (an agent lookup"
@@ -208,9 +321,9 @@ class _StateCollector(Collector):
 
 
 class RequestMetrics:
-    """A duration observation per HTTP request, labelled by route template, method and status. Outside the
-    routes speedup's dispatch (:class:`lkps.speedups.hot_routes.HotRoutes`), so both dispatch paths are timed
-    alike."""
+    """A duration observation per HTTP request, labelled by route template, method and status. With speedup
+    ``routes``, :class:`lkps.speedups.hot_routes.HotRoutes` sits outside it and times the requests it answers
+    itself, into the same series, so both dispatch paths are timed alike."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self._app = app
@@ -220,22 +333,17 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = perf_counter()
         status = 500  # an exception before the response starts is answered 500 by Starlette
 
         async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status = message["status"]
             await send(message)
 
         try:
             await self._app(scope, receive, send_status)
         finally:
-            method = scope["method"]
-            self._metrics.observe_request(
-                self._metrics.route_of(scope["path"]),
-                method if method in _METHODS else "OTHER",
-                status,
-                time.perf_counter() - started,
-            )
+            seconds = perf_counter() - started
+            self._metrics.request_durations(scope["path"], scope["method"], status).observe(seconds)

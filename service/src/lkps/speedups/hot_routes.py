@@ -9,11 +9,16 @@ its ``ApiError`` as the app's handler does (:func:`lkps.api.responses.error_resp
 endpoint raises reaches Starlette's ``ServerErrorMiddleware`` (a 500, the traceback logged) as from any route;
 every other request (other methods and paths, lifespan) goes down the stack unchanged, so 404s and 405s stay
 Starlette's.
+
+With metrics on, it times its own requests into the same duration series (and sits outside
+:class:`lkps.observability.metrics.RequestMetrics`, which times the rest): it knows the route and has the
+response's status, so it needs no wrapper around ``send``, which was half of the timing's cost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from time import perf_counter
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -21,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..api.responses import JsonResponse, RefusalHook, client_address, error_response
 from ..errors import ApiError
+from ..observability.metrics import Metrics
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -32,11 +38,13 @@ class HotRoutes:
         routes: Mapping[str, Endpoint],
         json: JsonResponse,
         on_refusal: RefusalHook | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._app = app
         self._routes = dict(routes)
         self._json = json
         self._on_refusal = on_refusal
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = (
@@ -45,12 +53,20 @@ class HotRoutes:
         if endpoint is None:
             await self._app(scope, receive, send)
             return
+        started = perf_counter()
+        status = 500  # an exception (Starlette answers 500) or a client gone: as RequestMetrics counts them
         try:
-            response = await endpoint(Request(scope, receive, send))
-        except ApiError as exc:
-            if self._on_refusal is not None:
-                self._on_refusal(scope["path"], exc, client_address(scope))
-            response = error_response(exc, self._json)
-        except ClientDisconnect:
-            return  # nobody left to answer
-        await response(scope, receive, send)
+            try:
+                response = await endpoint(Request(scope, receive, send))
+            except ApiError as exc:
+                if self._on_refusal is not None:
+                    self._on_refusal(scope["path"], exc, client_address(scope))
+                response = error_response(exc, self._json)
+            except ClientDisconnect:
+                return  # nobody left to answer
+            await response(scope, receive, send)
+            status = response.status_code
+        finally:
+            if self._metrics is not None:
+                seconds = perf_counter() - started
+                self._metrics.request_durations(scope["path"], "POST", status).observe(seconds)
