@@ -100,10 +100,20 @@ def keys_unique(body: bytes, document: Any) -> bool:
     :data:`MAX_DEPTH`: protobuf's parser refuses a key repeated in one object, where orjson keeps the last.
 
     Outside strings, a colon follows each key and nothing else, so the text has as many colons as keys plus
-    the colons written inside strings; the parsed document has as many keys as the text only when none
-    repeats. Without ``\\u`` escapes (the only way to write a colon other than as itself), the colons inside
-    the parsed strings are exactly those written inside the text's strings that survived parsing, so the
-    counts agree only when no key repeats. Otherwise the key tokens themselves are counted (slower, rare)."""
+    the colons written inside strings. Without ``\\u`` escapes (the only way to write a colon other than as
+    itself), the parsed strings hold exactly the colons written inside the text's strings that survived
+    parsing, and orjson writes the document back with one colon per key it kept plus those: the counts agree
+    only when no key repeats (a dropped copy takes at least its own colon with it). Each array and object
+    is one ``{`` or ``[`` in the text, so a text with at most :data:`MAX_DEPTH` of them cannot nest deeper;
+    any other text (rare) is walked: :func:`keys_walked`."""
+    if b"\\u" in body or body.count(b"{") + body.count(b"[") > MAX_DEPTH:
+        return keys_walked(body, document)
+    return body.count(b":") == orjson.dumps(document).count(b":")
+
+
+def keys_walked(body: bytes, document: Any) -> bool:
+    """:func:`keys_unique` for any text: the parsed keys counted (and their depth checked) in a walk, the
+    key tokens themselves counted when the text escapes characters with ``\\u``."""
     parsed = _count_keys(document, 0)
     if parsed < 0:
         return False
