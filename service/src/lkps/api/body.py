@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -95,8 +96,30 @@ def field_path(path: str, key: str) -> str:
     return joined if len(joined) <= MAX_PATH_SHOWN else joined[: MAX_PATH_SHOWN - 1] + "…"
 
 
-def depth_exceeded(value: Any, path: str, limit: int) -> str | None:
-    """The path of the first array or object nested more than ``limit`` levels inside ``value``, else None."""
+def depth_exceeded(value: Any, path: str, limit: int, text: bytes | None = None) -> str | None:
+    """The path of the first array or object nested more than ``limit`` levels inside ``value``, else None.
+
+    ``text``, if given, is ``value`` as JSON: each array and object in it is one ``[`` or ``{``, so a text
+    with at most ``limit`` of them cannot nest deeper and is not walked. Paths are built only for a value
+    that does nest deeper."""
+    if text is not None and text.count(b"{") + text.count(b"[") <= limit:
+        return None
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            inner: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            inner = item
+        else:
+            continue
+        if depth >= limit:
+            return _first_too_deep(value, path, limit)  # the same walk, naming what it finds
+        stack.extend((v, depth + 1) for v in inner)
+    return None
+
+
+def _first_too_deep(value: Any, path: str, limit: int) -> str | None:
     stack: list[tuple[Any, str, int]] = [(value, path, 0)]
     while stack:
         item, where, depth = stack.pop()
