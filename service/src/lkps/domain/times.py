@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
-
-def utc(timestamp: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
+# utc(timestamp): the aware UTC datetime (a partial: no Python frame on every request that states a time).
+utc = functools.partial(dt.datetime.fromtimestamp, tz=dt.timezone.utc)
 
 
 def iso(timestamp: float) -> str:
