@@ -12,6 +12,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from ..errors import ApiError, bad_request
+from .headers import header
 
 MAX_BODY_BYTES = 64 * 1024
 # What LiveKit can send: its events carry room and participant metadata and attributes (each up to 64 KB with
@@ -28,7 +29,7 @@ MAX_PATH_SHOWN = 80
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The whole body, read from the ASGI messages as they come: 413 as soon as it (or its declared length)
     exceeds ``limit``, and Starlette's ``ClientDisconnect`` if the caller hangs up before it is complete."""
-    declared = request.headers.get("content-length")
+    declared = header(request.scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
