@@ -133,6 +133,12 @@ class AgentRegistration:
         log.warning("agent registration refused: agent revoked", extra={"agent_entra_app_id": agent_id})
 
     def _agent_app_id(self, caller: Identity) -> str:
+        if not caller.delegated and caller.client_id:
+            try:
+                return self.ids.canonical(caller.client_id)
+            except ValueError:
+                pass
+        # Refused (or a user's token): the field and the fix named only now, off the usual path.
         gateway = self.settings.identity_mode == "gateway"
         field = self.settings.gateway_client_id_header if gateway else "Authorization"
         if caller.delegated:
@@ -153,14 +159,11 @@ class AgentRegistration:
                 else "the token carries no azp/appid claim: use an application (client credentials) token",
                 field,
             )
-        try:
-            return self.ids.canonical(caller.client_id)
-        except ValueError:
-            raise bad_request(
-                f"{field} is not an Entra app (client) ID: it must be a GUID in its standard form (8-4-4-4-12"
-                " hex digits)",
-                field,
-            ) from None
+        raise bad_request(
+            f"{field} is not an Entra app (client) ID: it must be a GUID in its standard form (8-4-4-4-12"
+            " hex digits)",
+            field,
+        )
 
 
 def _enforce_client_authz(body: dict[str, Any]) -> bool:
