@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 
-# utc(timestamp): the aware UTC datetime (a partial: no Python frame on every request that states a time).
-utc = functools.partial(dt.datetime.fromtimestamp, tz=dt.timezone.utc)
+_fromtimestamp, _UTC = dt.datetime.fromtimestamp, dt.timezone.utc
+
+
+def utc(timestamp: float) -> dt.datetime:
+    return _fromtimestamp(timestamp, _UTC)  # (names bound once: it runs several times a request)
 
 
 def iso(timestamp: float) -> str:

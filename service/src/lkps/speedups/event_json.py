@@ -119,7 +119,8 @@ def keys_unique(body: bytes, document: Any) -> bool:
     only when no key repeats (a dropped copy takes at least its own colon with it). Each array and object
     is one ``{`` or ``[`` in the text, so a text with at most :data:`MAX_DEPTH` of them cannot nest deeper;
     any other text (rare) is walked: :func:`keys_walked`."""
-    if b"\\u" in body or body.count(b"{") + body.count(b"[") > MAX_DEPTH:
+    # (a backslash first: one byte is found much faster than two)
+    if (b"\\" in body and b"\\u" in body) or body.count(b"{") + body.count(b"[") > MAX_DEPTH:
         return keys_walked(body, document)
     return body.count(b":") == orjson.dumps(document).count(b":")
 
