@@ -22,6 +22,7 @@ from ..observability.metrics import Metrics
 from ..settings import Settings
 from ..storage.audit_writer import AuditWriter
 from .body import json_object
+from .headers import header
 from .responses import JsonResponse
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class AgentRegistration:
         # Building Starlette's URL costs more than the rest of the answer: remember it per way the service
         # was reached (a handful in practice), at most _RELAY_URLS of them (the Host header is the caller's).
         scope = request.scope
-        host = request.headers.get("host")
+        host = header(scope, b"host")
         key = (scope["scheme"], host, scope.get("root_path", ""))
         known = self._relay_urls.get(key)
         if known is not None:
