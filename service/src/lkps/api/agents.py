@@ -22,6 +22,7 @@ from ..observability.metrics import Metrics
 from ..settings import Settings
 from ..storage.audit_writer import AuditWriter
 from .body import json_object
+from .headers import header
 from .responses import JsonResponse
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class AgentRegistration:
         # Building Starlette's URL costs more than the rest of the answer: remember it per way the service
         # was reached (a handful in practice), at most _RELAY_URLS of them (the Host header is the caller's).
         scope = request.scope
-        host = request.headers.get("host")
+        host = header(scope, b"host")
         key = (scope["scheme"], host, scope.get("root_path", ""))
         known = self._relay_urls.get(key)
         if known is not None:
@@ -133,6 +134,12 @@ class AgentRegistration:
         log.warning("agent registration refused: agent revoked", extra={"agent_entra_app_id": agent_id})
 
     def _agent_app_id(self, caller: Identity) -> str:
+        if not caller.delegated and caller.client_id:
+            try:
+                return self.ids.canonical(caller.client_id)
+            except ValueError:
+                pass
+        # Refused (or a user's token): the field and the fix named only now, off the usual path.
         gateway = self.settings.identity_mode == "gateway"
         field = self.settings.gateway_client_id_header if gateway else "Authorization"
         if caller.delegated:
@@ -153,14 +160,11 @@ class AgentRegistration:
                 else "the token carries no azp/appid claim: use an application (client credentials) token",
                 field,
             )
-        try:
-            return self.ids.canonical(caller.client_id)
-        except ValueError:
-            raise bad_request(
-                f"{field} is not an Entra app (client) ID: it must be a GUID in its standard form (8-4-4-4-12"
-                " hex digits)",
-                field,
-            ) from None
+        raise bad_request(
+            f"{field} is not an Entra app (client) ID: it must be a GUID in its standard form (8-4-4-4-12"
+            " hex digits)",
+            field,
+        )
 
 
 def _enforce_client_authz(body: dict[str, Any]) -> bool:

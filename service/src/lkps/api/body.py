@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from ..errors import ApiError, bad_request
+from .headers import header
 
 MAX_BODY_BYTES = 64 * 1024
 # What LiveKit can send: its events carry room and participant metadata and attributes (each up to 64 KB with
@@ -27,7 +29,7 @@ MAX_PATH_SHOWN = 80
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The whole body, read from the ASGI messages as they come: 413 as soon as it (or its declared length)
     exceeds ``limit``, and Starlette's ``ClientDisconnect`` if the caller hangs up before it is complete."""
-    declared = request.headers.get("content-length")
+    declared = header(request.scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
@@ -95,8 +97,30 @@ def field_path(path: str, key: str) -> str:
     return joined if len(joined) <= MAX_PATH_SHOWN else joined[: MAX_PATH_SHOWN - 1] + "…"
 
 
-def depth_exceeded(value: Any, path: str, limit: int) -> str | None:
-    """The path of the first array or object nested more than ``limit`` levels inside ``value``, else None."""
+def depth_exceeded(value: Any, path: str, limit: int, text: bytes | None = None) -> str | None:
+    """The path of the first array or object nested more than ``limit`` levels inside ``value``, else None.
+
+    ``text``, if given, is ``value`` as JSON: each array and object in it is one ``[`` or ``{``, so a text
+    with at most ``limit`` of them cannot nest deeper and is not walked. Paths are built only for a value
+    that does nest deeper."""
+    if text is not None and text.count(b"{") + text.count(b"[") <= limit:
+        return None
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            inner: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            inner = item
+        else:
+            continue
+        if depth >= limit:
+            return _first_too_deep(value, path, limit)  # the same walk, naming what it finds
+        stack.extend((v, depth + 1) for v in inner)
+    return None
+
+
+def _first_too_deep(value: Any, path: str, limit: int) -> str | None:
     stack: list[tuple[Any, str, int]] = [(value, path, 0)]
     while stack:
         item, where, depth = stack.pop()

@@ -11,6 +11,7 @@ another protocol's and is bound only by the connection cap.
 from __future__ import annotations
 
 import asyncio
+import re
 from asyncio import TimerHandle
 from dataclasses import dataclass
 from typing import ClassVar
@@ -48,6 +49,14 @@ class RefusedError(Exception):
     def __init__(self, status: int, error: str, detail: str) -> None:
         super().__init__(detail)
         self.status, self.error, self.detail = status, error, detail
+
+
+# Exactly the targets canonical_target_problem finds no problem with: a path of non-empty segments (none of
+# them '.' or '..', no '%', '\\' or '#'), perhaps ending in '/', then any query. One match a request; the
+# reason is worked out only for a target that fails it.
+canonical_target_match = re.compile(
+    rb"(?:/(?!\.\.?(?:[/?]|\Z))[^/?%\\#]+)+/?(?:\?.*)?|/(?:\?.*)?", re.DOTALL
+).fullmatch
 
 
 def canonical_target_problem(target: bytes) -> str | None:
@@ -120,7 +129,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.logger.warning(msg)
             self.send_400_response(msg)
             return
-        if self._reading_head and self._head_bytes:
+        if self._head_bytes:  # counted only while a head is read, and 0 once it is complete
             # A head begun and not complete: a request's head almost always arrives whole, so the timer (from
             # about its first byte) is armed only for the few that do not.
             if self._head_bytes > self.limits.max_header_bytes:
@@ -135,19 +144,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         limit = self.limits.max_header_bytes
         if (self._head_bytes > limit or not self._head_bytes) and self._head_size() > limit:
             self._refusal = _too_large(self.limits)
-        else:
+        elif canonical_target_match(self.url) is None:
             problem = canonical_target_problem(self.url)
-            if problem is not None:
-                self._refusal = RefusedError(400, "bad_request", f"the request target {problem}")
+            self._refusal = RefusedError(400, "bad_request", f"the request target {problem}")
         self._head_bytes = 0
         if self._head_timer is not None:
             self._cancel_head_timer()
         if self._refusal is not None:
             raise self._refusal  # stops the parser: no app, no body read
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)  # (named: cheaper than super() on every request)
 
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        HttpToolsProtocol.on_message_complete(self)
         self._reading_head = True
 
     def _head_size(self) -> int:

@@ -32,7 +32,7 @@ MAX_METADATA_KEYS = 50
 MAX_METADATA_BYTES = 10 * 1024
 MAX_METADATA_DEPTH = 32  # arrays and objects inside metadata (orjson, which forwards it, stops at 254)
 # What the service tells the agent about the participant; a caller's metadata cannot override them.
-_IDENTITY_FIELDS = ("participant_name", "participant_identity", "participant_cwid")
+_IDENTITY_FIELDS = frozenset(("participant_name", "participant_identity", "participant_cwid"))
 
 
 @dataclass
@@ -178,17 +178,23 @@ def _metadata(body: dict[str, Any]) -> dict[str, Any]:
         raise bad_request(
             f"metadata has {len(metadata)} keys; at most {MAX_METADATA_KEYS} are allowed", "metadata"
         )
-    too_deep = depth_exceeded(metadata, "metadata", MAX_METADATA_DEPTH)
+    try:
+        text: bytes | None = orjson.dumps(metadata)
+    except orjson.JSONEncodeError:
+        text = None  # too deep for orjson (refused below), or not JSON (raised again after the depth check)
+    too_deep = depth_exceeded(metadata, "metadata", MAX_METADATA_DEPTH, text)
     if too_deep is not None:
         raise bad_request(
             f"{too_deep} is nested more than {MAX_METADATA_DEPTH} levels inside metadata: send flatter"
             " metadata",
             too_deep,
         )
-    size = len(orjson.dumps(metadata))
+    size = len(orjson.dumps(metadata) if text is None else text)
     if size > MAX_METADATA_BYTES:
         raise bad_request(
             f"metadata is {size} bytes as JSON; at most {MAX_METADATA_BYTES} are allowed", "metadata"
         )
     # The service's identity fields win: a caller must not impersonate another participant to the agent.
+    if _IDENTITY_FIELDS.isdisjoint(metadata):
+        return metadata
     return {k: v for k, v in metadata.items() if k not in _IDENTITY_FIELDS}

@@ -14,6 +14,7 @@ from ..errors import ApiError
 from ..observability.metrics import Metrics
 from ..storage.webhook_writer import WebhookWriter
 from .body import MAX_WEBHOOK_BODY_BYTES, read_body
+from .headers import header
 from .responses import JsonResponse
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class LiveKitWebhooks:
     async def receive(self, request: Request) -> Response:
         body = await read_body(request, MAX_WEBHOOK_BODY_BYTES)
         try:
-            item = stored_event(self.verifier.verify(body, request.headers.get("authorization")))
+            item = stored_event(self.verifier.verify(body, header(request.scope, b"authorization")))
         except ApiError:
             self.metrics.webhook("unknown", "refused")
             raise

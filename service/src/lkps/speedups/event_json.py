@@ -29,69 +29,82 @@ class NotCanonicalError(ValueError):
 
 
 class Field:
-    """One field of a message type: its value in a JSON object of that type."""
+    """One field of a message type: its value in a JSON object of that type (``message``, ``string``,
+    ``int64``, ``enum``), or the value already taken from the object under :attr:`json_name` (the ``*_of``
+    readers: what a caller that knows the object has no :attr:`proto_name` key uses)."""
 
-    __slots__ = ("_enum_names", "_json", "_proto")
+    __slots__ = ("_enum_names", "json_name", "proto_name")
 
-    _proto: str | None
+    proto_name: str | None
 
     def __init__(self, message: type[Message], name: str) -> None:
         field = message.DESCRIPTOR.fields_by_name[name]
-        self._json = field.json_name
-        self._proto = field.name if field.name != field.json_name else None  # the other name protobuf takes
+        self.json_name = field.json_name
+        # The other name protobuf takes, if any.
+        self.proto_name = field.name if field.name != field.json_name else None
         self._enum_names = (
             {value.name: value.number for value in field.enum_type.values} if field.enum_type else None
         )
 
     def _raw(self, obj: Mapping[str, Any]) -> Any:
-        if self._proto is not None and self._proto in obj:
-            if self._json in obj:
-                raise NotCanonicalError(self._json)  # protobuf refuses a field given under both names
-            return obj[self._proto]
-        return obj.get(self._json)
+        if self.proto_name is not None and self.proto_name in obj:
+            if self.json_name in obj:
+                raise NotCanonicalError(self.json_name)  # protobuf refuses a field given under both names
+            return obj[self.proto_name]
+        return obj.get(self.json_name)
 
     def message(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
-        value = self._raw(obj)
-        if value is None:
-            return {}
-        if type(value) is not dict:
-            raise NotCanonicalError(self._json)
-        return value
+        return self.message_of(self._raw(obj))
 
     def string(self, obj: Mapping[str, Any]) -> str:
-        value = self._raw(obj)
-        if value is None:
-            return ""
-        if type(value) is not str:
-            raise NotCanonicalError(self._json)
-        return value
+        return self.string_of(self._raw(obj))
 
     def int64(self, obj: Mapping[str, Any]) -> int:
-        value = self._raw(obj)
-        if value is None:
-            return 0
-        if type(value) is str:
-            digits = value[1:] if value[:1] == "-" else value
-            if digits.isascii() and digits.isdigit():  # what protobuf reads as a number: -?[0-9]+
-                value = int(value)
-        if type(value) is not int or not _INT64[0] <= value <= _INT64[1]:
-            raise NotCanonicalError(self._json)
-        return value
+        return self.int64_of(self._raw(obj))
 
     def enum(self, obj: Mapping[str, Any]) -> int:
         """The enum's number (any number: proto3 enums are open, as protobuf keeps unknown numbers)."""
-        assert self._enum_names is not None, self._json
-        value = self._raw(obj)
+        return self.enum_of(self._raw(obj))
+
+    def message_of(self, value: Any) -> Mapping[str, Any]:
+        if type(value) is dict:
+            return value
+        if value is None:
+            return {}
+        raise NotCanonicalError(self.json_name)
+
+    def string_of(self, value: Any) -> str:
+        if type(value) is str:
+            return value
+        if value is None:
+            return ""
+        raise NotCanonicalError(self.json_name)
+
+    def int64_of(self, value: Any) -> int:
+        if type(value) is str:
+            if value.isdigit() and value.isascii() and len(value) <= 18:
+                return int(value)  # the usual form: at most 18 digits, always in range
+            digits = value[1:] if value[:1] == "-" else value
+            if digits.isascii() and digits.isdigit():  # what protobuf reads as a number: -?[0-9]+
+                value = int(value)
+        elif value is None:
+            return 0
+        if type(value) is not int or not _INT64[0] <= value <= _INT64[1]:
+            raise NotCanonicalError(self.json_name)
+        return value
+
+    def enum_of(self, value: Any) -> int:
+        assert self._enum_names is not None, self.json_name
         if value is None:
             return 0
         if type(value) is str:
             number = self._enum_names.get(value)
             if number is None:
                 # protobuf would drop an unknown name, or read a digit string as the number
-                raise NotCanonicalError(self._json)
+                raise NotCanonicalError(self.json_name)
             return number
         if type(value) is not int or not -(2**31) <= value < 2**31:
-            raise NotCanonicalError(self._json)
+            raise NotCanonicalError(self.json_name)
         return value
 
 
@@ -100,10 +113,21 @@ def keys_unique(body: bytes, document: Any) -> bool:
     :data:`MAX_DEPTH`: protobuf's parser refuses a key repeated in one object, where orjson keeps the last.
 
     Outside strings, a colon follows each key and nothing else, so the text has as many colons as keys plus
-    the colons written inside strings; the parsed document has as many keys as the text only when none
-    repeats. Without ``\\u`` escapes (the only way to write a colon other than as itself), the colons inside
-    the parsed strings are exactly those written inside the text's strings that survived parsing, so the
-    counts agree only when no key repeats. Otherwise the key tokens themselves are counted (slower, rare)."""
+    the colons written inside strings. Without ``\\u`` escapes (the only way to write a colon other than as
+    itself), the parsed strings hold exactly the colons written inside the text's strings that survived
+    parsing, and orjson writes the document back with one colon per key it kept plus those: the counts agree
+    only when no key repeats (a dropped copy takes at least its own colon with it). Each array and object
+    is one ``{`` or ``[`` in the text, so a text with at most :data:`MAX_DEPTH` of them cannot nest deeper;
+    any other text (rare) is walked: :func:`keys_walked`."""
+    # (a backslash first: one byte is found much faster than two)
+    if (b"\\" in body and b"\\u" in body) or body.count(b"{") + body.count(b"[") > MAX_DEPTH:
+        return keys_walked(body, document)
+    return body.count(b":") == orjson.dumps(document).count(b":")
+
+
+def keys_walked(body: bytes, document: Any) -> bool:
+    """:func:`keys_unique` for any text: the parsed keys counted (and their depth checked) in a walk, the
+    key tokens themselves counted when the text escapes characters with ``\\u``."""
     parsed = _count_keys(document, 0)
     if parsed < 0:
         return False
