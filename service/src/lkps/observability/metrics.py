@@ -160,7 +160,8 @@ class Metrics:
         self.registered = self.registrations.labels("registered")
         self.refusals = CounterFamily(
             "lkps_refusals",
-            "Requests refused with an API error (4xx or 5xx), by route and reason (the error's reason code).",
+            "Requests refused with an API error (4xx or 5xx) and worker connections the relay refused (route"
+            " /agent), by route and reason (the reason code).",
             ["route", "reason"],
         )
         self.revocations = CounterFamily(
