@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import threading
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -34,6 +35,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
+    before = set(threading.enumerate())
     engine = create_engine(_database_url())
     try:
         async with engine.connect() as connection:
@@ -41,6 +43,16 @@ async def _run_async() -> None:
             await connection.commit()
     finally:
         await engine.dispose()
+        await _settle_sqlite_threads(set(threading.enumerate()) - before)
+
+
+async def _settle_sqlite_threads(started: set[threading.Thread], timeout: float = 2.0) -> None:
+    """aiosqlite stops a worker thread (after a failed connect too) with a call back into this loop; wait for
+    the ones this run started while the loop still runs, or such a thread meets a closed loop and prints a
+    traceback under the operator's one-line error."""
+    for thread in started:
+        if "_connection_worker_thread" in thread.name:
+            await asyncio.to_thread(thread.join, timeout)
 
 
 if context.is_offline_mode():
