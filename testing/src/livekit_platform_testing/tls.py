@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import shutil
 import ssl
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +24,9 @@ class LocalTLS:
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="standin-tls-")))
 
     def __post_init__(self) -> None:
+        if self.directory.name.startswith("standin-tls-"):
+            # A directory made here goes with this object (or at exit): test runs left hundreds in /tmp.
+            weakref.finalize(self, shutil.rmtree, self.directory, ignore_errors=True)
         now = dt.datetime.now(dt.timezone.utc)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "livekit-platform stand-in CA")])
