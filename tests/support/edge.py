@@ -79,7 +79,9 @@ async def served(settings: Settings, app: ASGIApp | None = None) -> AsyncIterato
     if app is None:
         app = create_app(settings, authorizer=RefusingAuthorizer())
     port = free_port()
-    config = server_config(app, "127.0.0.1", port, settings.speedups, ConnectionLimits.of(settings))
+    services = getattr(app.state, "services", None) if isinstance(app, Starlette) else None
+    refusals = None if services is None else services.refusals
+    config = server_config(app, "127.0.0.1", port, settings.speedups, ConnectionLimits.of(settings), refusals)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     await until(lambda: server.started or task.done(), what="uvicorn started")

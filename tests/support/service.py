@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 
 from demo.processes import free_port
 from livekit_platform_testing.tenant import App
+from lkps.api.connections import ConnectionLimits
 from lkps.app import Services, create_app, server_config
 from lkps.auth.webhooks import WebhookVerifier
 from lkps.settings import Settings
@@ -157,7 +158,8 @@ async def served_app(
     seams.setdefault("authorizer", StaticAuthorizer())
     app = create_app(settings, **seams)
     port = port or free_port()
-    config = server_config(app, "127.0.0.1", port, settings.speedups)
+    limits = ConnectionLimits.of(settings)
+    config = server_config(app, "127.0.0.1", port, settings.speedups, limits, app.state.services.refusals)
     if http is not None:
         config.http = http
     server = uvicorn.Server(config)

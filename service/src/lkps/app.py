@@ -29,7 +29,7 @@ from starlette.types import ASGIApp
 
 from .api.admin import AdminViews
 from .api.agents import AgentRegistration
-from .api.connections import ConnectionLimits, LimitedHttpToolsProtocol, limited
+from .api.connections import ConnectionLimits, LimitedHttpToolsProtocol, OnRefusal, limited
 from .api.health import Health, HealthChecker
 from .api.openapi import document
 from .api.responses import JsonResponse, exception_handlers
@@ -363,12 +363,14 @@ def server_config(
     port: int,
     speedups: Collection[str],
     limits: ConnectionLimits | None = None,
+    on_refusal: OnRefusal | None = None,
 ) -> uvicorn.Config:
     """The uvicorn configuration ``lkps serve`` runs with (test servers and the benchmark floor too).
     Logging stays the service's (no uvicorn log config, no access log: the service logs each request
     itself); no ``server`` header; lifespan on (it starts and stops the writers). The HTTP protocol is
     uvicorn's httptools protocol with the service's connection ``limits`` (:mod:`lkps.api.connections`);
-    speedup ``http``: corked as well."""
+    speedup ``http``: corked as well. The protocol's refusals go to ``on_refusal`` (the service's
+    :class:`Refusals`)."""
     limits = limits or ConnectionLimits()
     protocol = CorkedHttpToolsProtocol if "http" in speedups else LimitedHttpToolsProtocol
     return uvicorn.Config(
@@ -379,7 +381,7 @@ def server_config(
         access_log=False,
         server_header=False,
         lifespan="on",
-        http=limited(protocol, limits),
+        http=limited(protocol, limits, on_refusal),
         timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
         # the agent relay's websockets carry small protobuf messages: no per-connection compressor
         ws_per_message_deflate=False,
@@ -409,7 +411,8 @@ def server(settings: Settings, host: str, port: int) -> uvicorn.Server:
     """The server ``lkps serve`` runs: the app on :func:`server_config`."""
     app = create_app(settings)
     app.state.services.metrics_host = host
-    config = server_config(app, host, port, settings.speedups, ConnectionLimits.of(settings))
+    limits = ConnectionLimits.of(settings)
+    config = server_config(app, host, port, settings.speedups, limits, app.state.services.refusals)
     # In-flight requests get a bounded drain, so the lifespan (the audit flush) always runs within the pod's
     # grace period: uvicorn otherwise waits for them without limit.
     config.timeout_graceful_shutdown = settings.shutdown_drain_timeout

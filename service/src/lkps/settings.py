@@ -231,6 +231,15 @@ class Settings(DatabaseSettings):
         " the connection's opening); then the connection is closed (slow-header attacks).",
         json_schema_extra={"group": _EDGE, "unit": "seconds"},
     )
+    body_timeout: float = Field(
+        30.0,
+        ge=0.1,
+        le=3600,
+        validation_alias="LKPS_BODY_TIMEOUT",
+        description="Time a client has to send a request's whole body, counted from the end of its head; then"
+        " the connection is closed (slow-body attacks). Bodies are at most 64 KiB (webhooks 1 MiB).",
+        json_schema_extra={"group": _EDGE, "unit": "seconds"},
+    )
     idle_timeout: float = Field(
         5.0,
         ge=0.1,

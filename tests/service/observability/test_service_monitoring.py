@@ -102,6 +102,7 @@ def test_the_alert_rules_are_well_formed_and_scoped_to_the_release() -> None:
         "LkpsGraphFailing",
         "LkpsWebhooksNotStored",
         "LkpsRefusalsSurge",
+        "LkpsConnectionLimit",
     ]
     for rule in rules:
         assert re.search(r"\{[^{}]*\}", rule["expr"]), rule["alert"]

@@ -1,11 +1,16 @@
 """What an HTTP connection may do before the app sees it: the size of a request's head, the time it takes to
-send it, how long it may sit idle, how many connections one process keeps, and which request targets route.
+send it and its body, how long it may sit idle, how many connections one process keeps, and which request
+targets route.
 
 Enforced in the HTTP protocol (uvicorn's httptools protocol, which ``lkps serve`` runs with speedups on and
 off), because none of it can be enforced later: by the time the app sees a request, its whole head has been
 read into memory, a slow or silent client has held its socket as long as it liked, and an absolute-form
 target (``http://host/api/...``) has been reduced to its path. A websocket connection, once upgraded, is
 another protocol's and is bound only by the connection cap.
+
+Every refusal here (431, a bad target, a request that is not HTTP, a head or body too slow, a connection past
+the cap) goes to the service's refusals (:mod:`lkps.observability.refusals`): counted by reason and logged,
+rate-limited, never with what the client sent.
 """
 
 from __future__ import annotations
@@ -14,22 +19,31 @@ import asyncio
 import re
 from asyncio import TimerHandle
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from ..errors import ApiError
 from ..settings import Settings
+
+
+class OnRefusal(Protocol):
+    """Where the protocol reports a refusal: the request's path, the error, the client's address (the
+    service's :class:`~lkps.observability.refusals.Refusals`, bound by ``server_config``)."""
+
+    def __call__(self, path: str, exc: ApiError, client: str | None = None, /) -> None: ...
 
 
 @dataclass(frozen=True)
 class ConnectionLimits:
-    """The limits (``LKPS_MAX_HEADER_BYTES``, ``LKPS_HEADER_TIMEOUT``, ``LKPS_IDLE_TIMEOUT``,
-    ``LKPS_MAX_CONNECTIONS``); the defaults are the settings' defaults."""
+    """The limits (``LKPS_MAX_HEADER_BYTES``, ``LKPS_HEADER_TIMEOUT``, ``LKPS_BODY_TIMEOUT``,
+    ``LKPS_IDLE_TIMEOUT``, ``LKPS_MAX_CONNECTIONS``); the defaults are the settings' defaults."""
 
     max_header_bytes: int = 16 * 1024
     header_timeout: float = 10.0
+    body_timeout: float = 30.0
     idle_timeout: float = 5.0
     max_connections: int = 4096
 
@@ -38,17 +52,10 @@ class ConnectionLimits:
         return cls(
             max_header_bytes=settings.max_header_bytes,
             header_timeout=settings.header_timeout,
+            body_timeout=settings.body_timeout,
             idle_timeout=settings.idle_timeout,
             max_connections=settings.max_connections,
         )
-
-
-class RefusedError(Exception):
-    """A request answered by the protocol itself, before any app sees it."""
-
-    def __init__(self, status: int, error: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.error, self.detail = status, error, detail
 
 
 # Exactly the targets canonical_target_problem finds no problem with: a path of non-empty segments (none of
@@ -76,11 +83,14 @@ def canonical_target_problem(target: bytes) -> str | None:
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with :class:`ConnectionLimits`: a head over ``max_header_bytes`` is
-    answered 431, a head not complete ``header_timeout`` after its first byte (or after the connection opened)
-    and a connection idle for ``idle_timeout`` are closed, a connection past ``max_connections`` is closed at
-    once, and a non-canonical request target is answered 400 (:func:`canonical_target_problem`)."""
+    answered 431; a head not complete ``header_timeout`` after its first byte (or after the connection
+    opened), a body not complete ``body_timeout`` after its head and a connection idle for ``idle_timeout``
+    are closed; a connection past ``max_connections`` is closed at once; and a non-canonical request target
+    or a request that is not HTTP is answered 400 (:func:`canonical_target_problem`). Each refusal but the
+    idle close is reported to ``on_refusal``."""
 
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
+    on_refusal: ClassVar[OnRefusal | None] = None
     # After a refusal the rest of what the client sends is read and dropped for at most this long, so that
     # closing with unread bytes (which resets the connection) does not destroy the answer before it is read.
     LINGER = 2.0
@@ -88,12 +98,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._reading_head = True
         self._head_bytes = 0
-        self._head_timer: TimerHandle | None = None
-        self._refusal: RefusedError | None = None
+        # The head's timer, then the body's while one is read, then the lingering close's after a refusal.
+        self._timer: TimerHandle | None = None
+        self._refusal: ApiError | None = None
         self._discarding = False
         super().connection_made(transport)
         if len(self.connections) > self.limits.max_connections:
             self.transport.close()
+            detail = f"the process holds {self.limits.max_connections} connections (LKPS_MAX_CONNECTIONS)"
+            self._report("", ApiError(503, "too_many_connections", detail, reason="connection_limit"))
             return
         # uvicorn arms its keep-alive (idle) timer only after a response; a client that never sends a byte
         # would hold the socket for good.
@@ -102,7 +115,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         )
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
+        self._cancel_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -120,22 +133,29 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
-        except httptools.HttpParserError:
+        except httptools.HttpParserError as exc:
             refusal, self._refusal = self._refusal, None
-            if refusal is not None:
-                self._refuse(refusal)
-                return
-            msg = "Invalid HTTP request received."
-            self.logger.warning(msg)
-            self.send_400_response(msg)
+            if refusal is None:
+                # httptools' own words ("Invalid method encountered"), never the bytes sent; uvicorn logged
+                # a line of its own for each one, unlimited.
+                refusal = ApiError(
+                    400,
+                    "bad_request",
+                    f"the request is not valid HTTP/1.1 ({exc}): send an HTTP/1.1 request",
+                    reason="invalid_http",
+                )
+            self._refuse(refusal)
             return
         if self._head_bytes:  # counted only while a head is read, and 0 once it is complete
             # A head begun and not complete: a request's head almost always arrives whole, so the timer (from
             # about its first byte) is armed only for the few that do not.
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse(_too_large(self.limits))
-            elif self._head_timer is None:
-                self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
+            elif self._timer is None:
+                self._timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
+        elif not self._reading_head and self._timer is None:
+            # A head complete, its body not: the same for the body, from about the end of the head.
+            self._timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
@@ -146,10 +166,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refusal = _too_large(self.limits)
         elif canonical_target_match(self.url) is None:
             problem = canonical_target_problem(self.url)
-            self._refusal = RefusedError(400, "bad_request", f"the request target {problem}")
+            self._refusal = ApiError(
+                400, "bad_request", f"the request target {problem}", reason="bad_request_target"
+            )
         self._head_bytes = 0
-        if self._head_timer is not None:
-            self._cancel_head_timer()
+        if self._timer is not None:
+            self._cancel_timer()
         if self._refusal is not None:
             raise self._refusal  # stops the parser: no app, no body read
         HttpToolsProtocol.on_headers_complete(self)  # (named: cheaper than super() on every request)
@@ -157,24 +179,45 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         HttpToolsProtocol.on_message_complete(self)
         self._reading_head = True
+        if self._timer is not None:
+            self._cancel_timer()
 
     def _head_size(self) -> int:
         return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _head_timed_out(self) -> None:
-        self._head_timer = None
+        self._timer = None
         if self._reading_head and not self.transport.is_closing():
             self.transport.close()
+            detail = f"the request's head took over {self.limits.header_timeout:g} s (LKPS_HEADER_TIMEOUT)"
+            self._report("", ApiError(408, "request_timeout", detail, reason="header_timeout"))
 
-    def _refuse(self, refusal: RefusedError) -> None:
-        self._cancel_head_timer()  # from here on, the timer is the lingering close's
+    def _body_timed_out(self) -> None:
+        # The app reading the body sees the client disconnect; no answer (the app may have begun its own).
+        self._timer = None
+        if not self._reading_head and not self.transport.is_closing():
+            self.transport.close()
+            detail = f"the request's body took over {self.limits.body_timeout:g} s (LKPS_BODY_TIMEOUT)"
+            self._report(self.scope["path"], ApiError(408, "request_timeout", detail, reason="body_timeout"))
+
+    def _report(self, path: str, refusal: ApiError) -> None:
+        # A refusal's path is "" (the route "unmatched") unless its head was read and routed: a target the
+        # protocol refuses never is a route.
+        if self.on_refusal is not None:
+            self.on_refusal(path, refusal, self.client[0] if self.client else None)
+        elif refusal.reason == "invalid_http":
+            self.logger.warning("Invalid HTTP request received.")  # uvicorn's line, when nothing counts
+
+    def _refuse(self, refusal: ApiError) -> None:
+        self._cancel_timer()  # from here on, the timer is the lingering close's
         if self.transport.is_closing():
             return
+        self._report("", refusal)
         body = orjson.dumps({"error": refusal.error, "detail": refusal.detail})
         head = [STATUS_LINE[refusal.status]]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
@@ -187,22 +230,27 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()
             self._discarding = True
-            self._head_timer = self.loop.call_later(self.LINGER, self.transport.close)
+            self._timer = self.loop.call_later(self.LINGER, self.transport.close)
         else:
             self.transport.close()
 
 
-def _too_large(limits: ConnectionLimits) -> RefusedError:
-    return RefusedError(
+def _too_large(limits: ConnectionLimits) -> ApiError:
+    return ApiError(
         431,
         "request_header_fields_too_large",
         f"the request's headers exceed {limits.max_header_bytes} bytes (LKPS_MAX_HEADER_BYTES)",
     )
 
 
-def limited(protocol: type[LimitedHttpToolsProtocol], limits: ConnectionLimits) -> type[HttpToolsProtocol]:
-    """``protocol`` bound to ``limits`` (uvicorn takes a protocol class and builds one per connection):
-    ``protocol`` itself when they are its own."""
-    if limits == protocol.limits:
+def limited(
+    protocol: type[LimitedHttpToolsProtocol], limits: ConnectionLimits, on_refusal: OnRefusal | None = None
+) -> type[HttpToolsProtocol]:
+    """``protocol`` bound to ``limits`` and reporting its refusals to ``on_refusal`` (uvicorn takes a protocol
+    class and builds one per connection): ``protocol`` itself when they are its own."""
+    if limits == protocol.limits and on_refusal is protocol.on_refusal:
         return protocol
-    return type(protocol.__name__, (protocol,), {"limits": limits, "__module__": protocol.__module__})
+    # (a function stored on the class would be bound to each protocol: wrapped as a static method)
+    sink = on_refusal if on_refusal is None else staticmethod(on_refusal)
+    attributes = {"limits": limits, "on_refusal": sink, "__module__": protocol.__module__}
+    return type(protocol.__name__, (protocol,), attributes)
