@@ -370,9 +370,12 @@ def server_config(
     itself); no ``server`` header; lifespan on (it starts and stops the writers). The HTTP protocol is
     uvicorn's httptools protocol with the service's connection ``limits`` (:mod:`lkps.api.connections`);
     speedup ``http``: corked as well. The protocol's refusals go to ``on_refusal`` (the service's
-    :class:`Refusals`)."""
+    :class:`Refusals`); it knows the app's route paths (their targets need no check)."""
     limits = limits or ConnectionLimits()
     protocol = CorkedHttpToolsProtocol if "http" in speedups else LimitedHttpToolsProtocol
+    paths = [
+        path for route in getattr(app, "routes", ()) if isinstance(path := getattr(route, "path", None), str)
+    ]
     return uvicorn.Config(
         app,
         host=host,
@@ -381,7 +384,7 @@ def server_config(
         access_log=False,
         server_header=False,
         lifespan="on",
-        http=limited(protocol, limits, on_refusal),
+        http=limited(protocol, limits, on_refusal, paths),
         timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
         # the agent relay's websockets carry small protobuf messages: no per-connection compressor
         ws_per_message_deflate=False,

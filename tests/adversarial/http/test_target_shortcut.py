@@ -8,7 +8,15 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lkps.api.connections import canonical_target_match, canonical_target_problem
+from lkps.api.connections import (
+    ConnectionLimits,
+    LimitedHttpToolsProtocol,
+    canonical_target_match,
+    canonical_target_problem,
+    limited,
+)
+from lkps.app import create_app, server_config
+from lkps.settings import Settings
 
 _PIECES = st.sampled_from(
     [b"/", b".", b"..", b"?", b"%", b"\\", b"#", b"a", b"api", b"\n", b" ", b"\xff", b"%2F", b"/./", b"/../"]
@@ -61,3 +69,22 @@ def test_examples() -> None:
         b"*",
     ]:
         agrees(target)
+
+
+def test_only_canonical_paths_of_the_app_skip_the_match() -> None:
+    """The app's own route paths are known to the protocol and need no match; a path that would fail the
+    check (an app may declare anything) is not taken in."""
+    protocol = limited(
+        LimitedHttpToolsProtocol,
+        ConnectionLimits(),
+        paths=["/api/agent/register", "/api/../admin", "/api%2Fx", "", "/a//b", "/api/health"],
+    )
+    assert issubclass(protocol, LimitedHttpToolsProtocol)
+    assert protocol.known_targets == {b"/api/agent/register", b"/api/health"}
+
+
+def test_the_served_protocol_knows_the_service_routes(gateway_settings: Settings) -> None:
+    config = server_config(create_app(gateway_settings), "127.0.0.1", 0, gateway_settings.speedups)
+    known = config.http.known_targets  # type: ignore[union-attr]
+    assert {b"/api/agent/register", b"/api/session/start", b"/livekit/webhook"} <= known
+    assert all(canonical_target_problem(target) is None for target in known)

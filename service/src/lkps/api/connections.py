@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 from asyncio import TimerHandle
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -91,6 +92,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
     on_refusal: ClassVar[OnRefusal | None] = None
+    # The app's own paths (canonical, each checked): a request for one of them needs no regex match.
+    known_targets: ClassVar[frozenset[bytes]] = frozenset()
     # After a refusal the rest of what the client sends is read and dropped for at most this long, so that
     # closing with unread bytes (which resets the connection) does not destroy the answer before it is read.
     LINGER = 2.0
@@ -164,7 +167,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         limit = self.limits.max_header_bytes
         if (self._head_bytes > limit or not self._head_bytes) and self._head_size() > limit:
             self._refusal = _too_large(self.limits)
-        elif canonical_target_match(self.url) is None:
+        elif self.url not in self.known_targets and canonical_target_match(self.url) is None:
             problem = canonical_target_problem(self.url)
             self._refusal = ApiError(
                 400, "bad_request", f"the request target {problem}", reason="bad_request_target"
@@ -244,13 +247,23 @@ def _too_large(limits: ConnectionLimits) -> ApiError:
 
 
 def limited(
-    protocol: type[LimitedHttpToolsProtocol], limits: ConnectionLimits, on_refusal: OnRefusal | None = None
+    protocol: type[LimitedHttpToolsProtocol],
+    limits: ConnectionLimits,
+    on_refusal: OnRefusal | None = None,
+    paths: Iterable[str] = (),
 ) -> type[HttpToolsProtocol]:
-    """``protocol`` bound to ``limits`` and reporting its refusals to ``on_refusal`` (uvicorn takes a protocol
-    class and builds one per connection): ``protocol`` itself when they are its own."""
-    if limits == protocol.limits and on_refusal is protocol.on_refusal:
+    """``protocol`` bound to ``limits``, reporting its refusals to ``on_refusal`` and knowing the app's
+    ``paths`` (uvicorn takes a protocol class and builds one per connection): ``protocol`` itself when they
+    are its own."""
+    known = frozenset(p.encode() for p in paths if canonical_target_match(p.encode()) is not None)
+    if limits == protocol.limits and on_refusal is protocol.on_refusal and known == protocol.known_targets:
         return protocol
     # (a function stored on the class would be bound to each protocol: wrapped as a static method)
     sink = on_refusal if on_refusal is None else staticmethod(on_refusal)
-    attributes = {"limits": limits, "on_refusal": sink, "__module__": protocol.__module__}
+    attributes = {
+        "limits": limits,
+        "on_refusal": sink,
+        "known_targets": known,
+        "__module__": protocol.__module__,
+    }
     return type(protocol.__name__, (protocol,), attributes)
