@@ -21,6 +21,7 @@ _INT64 = (-(2**63), 2**63 - 1)
 # Deeper than any WebhookEvent; protobuf's parser (Python's json module underneath) fails on very deep
 # documents where orjson does not, so those go to it.
 MAX_DEPTH = 64
+_ALL_BUT_STRUCTURE = bytes(sorted(set(range(256)) - set(b"{[:")))  # translate() deletes these
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"(\s*:)?')  # a string token, and whether a key (a colon follows)
 
 
@@ -120,9 +121,14 @@ def keys_unique(body: bytes, document: Any) -> bool:
     is one ``{`` or ``[`` in the text, so a text with at most :data:`MAX_DEPTH` of them cannot nest deeper;
     any other text (rare) is walked: :func:`keys_walked`."""
     # (a backslash first: one byte is found much faster than two)
-    if (b"\\" in body and b"\\u" in body) or body.count(b"{") + body.count(b"[") > MAX_DEPTH:
+    if b"\\" in body and b"\\u" in body:
         return keys_walked(body, document)
-    return body.count(b":") == orjson.dumps(document).count(b":")
+    # The brackets and colons, in one pass over the body (three counts took three)
+    structure = body.translate(None, _ALL_BUT_STRUCTURE)
+    colons = structure.count(b":")
+    if len(structure) - colons > MAX_DEPTH:
+        return keys_walked(body, document)
+    return colons == orjson.dumps(document).count(b":")
 
 
 def keys_walked(body: bytes, document: Any) -> bool:
