@@ -57,7 +57,9 @@ def running_fast(settings: Settings) -> dict[str, bool]:
     gc.unfreeze()
     server(settings, "127.0.0.1", 0)
     return {
-        "http": server_config(app, "127.0.0.1", 0, settings.speedups).http is CorkedHttpToolsProtocol,
+        "http": issubclass(
+            server_config(app, "127.0.0.1", 0, settings.speedups).http, CorkedHttpToolsProtocol
+        ),
         "routes": HotRoutes in [m.cls for m in app.user_middleware],
         "json": agents.json is ApiResponse,
         "tokens": isinstance(agents.minter, PreparedTokenMinter),
