@@ -18,7 +18,7 @@ _PIECES = st.sampled_from(
 
 
 def shortcut(raw: bytes) -> bool:
-    return _LONG_DIGITS in raw.translate(_DIGITS_AS_ZERO)
+    return raw.translate(_DIGITS_AS_ZERO).find(_LONG_DIGITS) >= 0
 
 
 @settings(max_examples=3000, deadline=None)
