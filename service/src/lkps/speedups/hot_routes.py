@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..api.responses import JsonResponse, RefusalHook, client_address, error_response
 from ..errors import ApiError
-from ..observability.metrics import Metrics
+from ..observability.metrics import Durations, Metrics
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -41,18 +41,24 @@ class HotRoutes:
         metrics: Metrics | None = None,
     ) -> None:
         self._app = app
-        self._routes = dict(routes)
+        # Each route's endpoint, and its duration series by status (the endpoints' own few statuses), bound
+        # on first use: a request finds its series by one int lookup, not by a tuple of path, method, status.
+        self._routes: dict[str, tuple[Endpoint, dict[int, Durations]]] = {
+            path: (endpoint, {}) for path, endpoint in routes.items()
+        }
         self._json = json
         self._on_refusal = on_refusal
         self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = (
-            self._routes.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
-        )
-        if endpoint is None:
+        route = None
+        if scope["type"] == "http" and scope["method"] == "POST":  # (a lifespan scope has no path)
+            path = scope["path"]
+            route = self._routes.get(path)
+        if route is None:
             await self._app(scope, receive, send)
             return
+        endpoint, durations = route
         started = perf_counter()
         status = 500  # an exception (Starlette answers 500) or a client gone: as RequestMetrics counts them
         try:
@@ -60,7 +66,7 @@ class HotRoutes:
                 response = await endpoint(Request(scope, receive, send))
             except ApiError as exc:
                 if self._on_refusal is not None:
-                    self._on_refusal(scope["path"], exc, client_address(scope))
+                    self._on_refusal(path, exc, client_address(scope))
                 response = error_response(exc, self._json)
             except ClientDisconnect:
                 return  # nobody left to answer
@@ -69,4 +75,7 @@ class HotRoutes:
         finally:
             if self._metrics is not None:
                 seconds = perf_counter() - started
-                self._metrics.request_durations(scope["path"], "POST", status).observe(seconds)
+                series = durations.get(status)
+                if series is None:
+                    series = durations[status] = self._metrics.request_durations(path, "POST", status)
+                series.observe(seconds)
