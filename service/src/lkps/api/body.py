@@ -31,11 +31,21 @@ MAX_PATH_SHOWN = 80
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The whole body, read from the ASGI messages as they come: 413 as soon as it (or its declared length)
     exceeds ``limit``, and Starlette's ``ClientDisconnect`` if the caller hangs up before it is complete."""
+    message = await request.receive()
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnect()
+    first = message.get("body", b"")
+    if not message.get("more_body", False):  # the usual case: the whole body came with the head
+        if len(first) > limit:
+            raise _too_large(limit)
+        return first
     declared = header(request.scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
+    chunks = [first]
+    size = len(first)
+    if size > limit:
+        raise _too_large(limit)
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
