@@ -34,7 +34,7 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     message = await request.receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnect()
-    first = message.get("body", b"")
+    first: bytes = message.get("body", b"")
     if not message.get("more_body", False):  # the usual case: the whole body came with the head
         if len(first) > limit:
             raise _too_large(limit)
