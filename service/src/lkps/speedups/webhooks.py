@@ -94,10 +94,11 @@ def read_event(event: Mapping[str, Any]) -> LiveKitEvent:
     it; :class:`NotCanonicalError` for a field in a form only protobuf's parser can settle."""
     room = _ROOM.message_of(event.get(_ROOM_JSON))
     participant = _PARTICIPANT.message_of(event.get(_PARTICIPANT_JSON))
+    # (asked of the keys: a view checks the smaller side, here the one to three names, not every key)
     if not (
-        _EVENT_PROTO_NAMES.isdisjoint(event)
-        and _ROOM_PROTO_NAMES.isdisjoint(room)
-        and _PARTICIPANT_PROTO_NAMES.isdisjoint(participant)
+        event.keys().isdisjoint(_EVENT_PROTO_NAMES)
+        and room.keys().isdisjoint(_ROOM_PROTO_NAMES)
+        and participant.keys().isdisjoint(_PARTICIPANT_PROTO_NAMES)
     ):
         return _read_event_any_names(event)
     # As LiveKit writes it: every field under its JSON name, so each is a plain lookup.
