@@ -83,6 +83,19 @@ def test_labels_of_the_wrong_arity_are_refused() -> None:
         HistogramFamily("x_seconds", "Durations.", BOUNDS, ["route"]).labels()
 
 
+def test_a_labelled_family_refuses_to_count_itself() -> None:
+    """Its own count would never be exported (a silent loss): refused, as prometheus_client refuses it."""
+    with pytest.raises(ValueError, match=r"x_things: a labelled counter counts through labels\(kind\)"):
+        CounterFamily("x_things", "Things.", ["kind"]).inc()
+    with pytest.raises(ValueError, match=r"x_seconds: a labelled histogram observes through labels\(route\)"):
+        HistogramFamily("x_seconds", "Durations.", BOUNDS, ["route"]).observe(0.1)
+    unlabelled = CounterFamily("x_revocations", "Revocations.")
+    unlabelled.inc()
+    histogram = HistogramFamily("x_graph_seconds", "Durations.", BOUNDS)
+    histogram.observe(0.1)
+    assert (unlabelled.value, sum(histogram.counts)) == (1, 1)
+
+
 def test_what_a_caller_sends_never_becomes_a_remembered_key() -> None:
     # Unknown paths, methods and events are looked up by their label each time; remembering them under what
     # the caller sent would let a scan of distinct paths grow the process without bound.

@@ -70,6 +70,14 @@ class CounterFamily(Cell):
         self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
         self._cells: dict[tuple[str, ...], Cell] = {}
 
+    def inc(self, amount: int = 1) -> None:
+        # A labelled family's own count would never be exported: refused, as prometheus_client refuses it.
+        if self.labelnames:
+            raise ValueError(
+                f"{self.name}: a labelled counter counts through labels({', '.join(self.labelnames)})"
+            )
+        self.value += amount
+
     def labels(self, *values: str) -> Cell:
         cell = self._cells.get(values)
         if cell is None:
@@ -121,6 +129,14 @@ class HistogramFamily(Durations):
         super().__init__(bounds)
         self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
         self._series: dict[tuple[str, ...], Durations] = {}
+
+    def observe(self, seconds: float) -> None:
+        # A labelled family's own series would never be exported: refused, as prometheus_client refuses it.
+        if self.labelnames:
+            raise ValueError(
+                f"{self.name}: a labelled histogram observes through labels({', '.join(self.labelnames)})"
+            )
+        Durations.observe(self, seconds)
 
     def labels(self, *values: str) -> Durations:
         series = self._series.get(values)
